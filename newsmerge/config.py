@@ -64,6 +64,7 @@ class Config:
     store_url: str
     polling: PollingConfig
     path: str = str(DEFAULT_CONFIG)
+    dedup: dict[str, Any] = field(default_factory=dict)  # dedup.DedupSettings.from_mapping
 
     def outlet(self, name: str) -> OutletConfig:
         for o in self.outlets:
@@ -166,4 +167,7 @@ def load_config(path: str | Path | None = None, store_url: str | None = None) ->
     url = store_url or os.environ.get(STORE_URL_ENV) or store.get("url") or "sqlite:///data/newsmerge.db"
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(path, "store.url", "a SQLAlchemy URL such as sqlite:///data/newsmerge.db", url)
-    return Config(outlets=outlets, store_url=url, polling=polling, path=str(path))
+    dedup = raw.get("dedup", {})
+    if not isinstance(dedup, dict):
+        raise ConfigError(path, "dedup", "a table of dedup settings", dedup)
+    return Config(outlets=outlets, store_url=url, polling=polling, path=str(path), dedup=dedup)

@@ -1,0 +1,142 @@
+"""`newsmerge`: run the pipeline, merge one story, evaluate dedup and the merger.
+
+Prefect reads its settings when first imported, so the safe defaults for a local run
+(no telemetry, a patient embedded server) are set here before anything imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+PREFECT_DEFAULTS = {
+    # Analytics at server start races its own SQLite database ("database is locked").
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    # The embedded server needs ~10 s to become healthy on 2 cores; the default is tighter.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*header), *(fmt.format(*map(str, r)) for r in rows)])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _prefect_env()
+    from flows.pipeline import news_pipeline
+    from newsmerge.store import Store
+
+    outlets = [o.strip() for o in args.outlets.split(",")] if args.outlets else None
+    summary = news_pipeline(
+        outlets=outlets, replay=args.replay, store_url=args.store, config_path=args.config
+    )
+    rows = [
+        [r.outlet, r.seen, r.new, r.updated, r.unchanged, r.not_modified,
+         r.failed_feeds + r.failed_items]
+        for r in summary.outlets
+    ]
+    print(_table(rows, ["outlet", "seen", "new", "updated", "unchanged", "304", "failed"]))
+    for r in summary.outlets:
+        for err in r.errors[: args.errors]:
+            print(f"  ! {r.outlet}: {err}")
+        if len(r.errors) > args.errors:
+            print(f"  ! {r.outlet}: … {len(r.errors) - args.errors} more errors")
+    t = summary.totals
+    print(
+        f"\nstories: {summary.stories.assigned} articles assigned, "
+        f"{summary.stories.new_stories} new stories; composites built: "
+        f"{len(summary.composites_built)}; store: {t.get('articles', 0)} articles, "
+        f"{t.get('stories', 0)} stories, {t.get('composites', 0)} composites"
+    )
+    from newsmerge.config import load_config
+
+    store_url = load_config(args.config, store_url=args.store).store_url
+    with Store(store_url) as store:
+        top = store.composites()[: args.top]
+    for c in top:
+        print(f"\n=== {c['headline']} ({len(c['outlets'])} outlets, {c['n_articles']} articles)")
+        print(c["text"])
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from dedup.merge import run_merge_cli
+
+    print(run_merge_cli(args.path, args.format))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.what == "stories":
+        from dedup.evaluate import evaluate_stories, render_story_report
+
+        result = evaluate_stories(args.path)
+        print(json.dumps(result, indent=2) if args.json else render_story_report(result))
+    else:
+        from dedup.merge.evaluate import evaluate_merge, render_merge_report
+
+        result = evaluate_merge(args.path)
+        print(json.dumps(result, indent=2) if args.json else render_merge_report(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="newsmerge", description="One credited story per event, from many outlets."
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the news-pipeline flow once and print its stories")
+    run.add_argument("--replay", metavar="CAPTURE",
+                     help="serve a recorded capture (e.g. seeds/captures/2026-08-13) instead of the web")
+    run.add_argument("--outlets", help="comma-separated outlet names (default: all in config)")
+    run.add_argument("--store", help="SQLAlchemy store URL (default: config's [store] url)")
+    run.add_argument("--config", help="config file (default: config/outlets.toml)")
+    run.add_argument("--top", type=int, default=1, help="how many composites to print")
+    run.add_argument("--errors", type=int, default=3, help="errors to print per outlet")
+    run.set_defaults(func=cmd_run)
+
+    merge = sub.add_parser("merge", help="print the composite of one story's articles")
+    merge.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, url}")
+    merge.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    merge.set_defaults(func=cmd_merge)
+
+    ev = sub.add_parser("evaluate", help="measure story detection or the merger on labeled data")
+    ev.add_argument("what", choices=["stories", "merge"])
+    ev.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, cluster_id}")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from newsmerge.config import ConfigError
+
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"newsmerge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
