@@ -41,16 +41,27 @@ def test_adding_an_outlet_is_a_few_lines(tmp_path):
     ("text", "key", "expected"),
     [
         ("", "outlets", "at least one [[outlets]] table"),
-        (GOOD_OUTLET.replace('feeds = ["https', 'feeds = ["ftp'), "outlets[0].feeds[0]", "http(s) URL"),
-        (GOOD_OUTLET.replace('domains = ["bbc.co.uk", "bbc.com"]', "domains = []"),
-         "outlets[0].domains", "non-empty list"),
+        (
+            GOOD_OUTLET.replace('feeds = ["https', 'feeds = ["ftp'),
+            "outlets[0].feeds[0]",
+            "http(s) URL",
+        ),
+        (
+            GOOD_OUTLET.replace('domains = ["bbc.co.uk", "bbc.com"]', "domains = []"),
+            "outlets[0].domains",
+            "non-empty list",
+        ),
         (GOOD_OUTLET.replace('name = "BBC"', "name = 3"), "outlets[0].name", "credit name"),
-        ("[polling]\nread_timeout_s = \"soon\"\n" + GOOD_OUTLET, "polling.read_timeout_s", "a number"),
+        (
+            '[polling]\nread_timeout_s = "soon"\n' + GOOD_OUTLET,
+            "polling.read_timeout_s",
+            "a number",
+        ),
         ("[polling]\nfetch_pages = 1\n" + GOOD_OUTLET, "polling.fetch_pages", "true or false"),
         ("[polling]\nmax_retries = true\n" + GOOD_OUTLET, "polling.max_retries", "a whole number"),
         ("[polling]\nretries = 3\n" + GOOD_OUTLET, "polling.retries", "one of"),
         (GOOD_OUTLET + GOOD_OUTLET, "outlets", "unique outlet names"),
-        ("[store]\nurl = \"newsmerge.db\"\n" + GOOD_OUTLET, "store.url", "SQLAlchemy URL"),
+        ('[store]\nurl = "newsmerge.db"\n' + GOOD_OUTLET, "store.url", "SQLAlchemy URL"),
         ("outlets = [", "(file)", "valid TOML"),
     ],
 )

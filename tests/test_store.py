@@ -42,9 +42,17 @@ def test_edited_headline_updates_the_row_and_dirties_its_story(store_url):
         a = article(1)
         store.upsert_articles([a])
         store.save_assignment([Membership(a.id, "st_1", None, None, None)], {a.id: b"sig"})
-        store.save_composite("st_1", headline="h", primary_outlet="BBC", outlets=["BBC"],
-                             n_articles=1, text="t", data={}, version="v",
-                             built_from=store.story_updated_at("st_1"))
+        store.save_composite(
+            "st_1",
+            headline="h",
+            primary_outlet="BBC",
+            outlets=["BBC"],
+            n_articles=1,
+            text="t",
+            data={},
+            version="v",
+            built_from=store.story_updated_at("st_1"),
+        )
         assert store.dirty_stories() == []
         counts = store.upsert_articles([article(1, title="Headline 1, updated")])
         assert counts.updated == (a.id,)
@@ -90,8 +98,11 @@ def test_relabel_moves_members_of_merged_stories(store_url):
     with Store(store_url) as store:
         store.upsert_articles([article(1), article(2)])
         store.save_assignment(
-            [Membership(article(1).id, "st_a", None, None, None),
-             Membership(article(2).id, "st_b", None, None, None)], {}
+            [
+                Membership(article(1).id, "st_a", None, None, None),
+                Membership(article(2).id, "st_b", None, None, None),
+            ],
+            {},
         )
         store.save_assignment([], {}, relabel={"st_b": "st_a"})
         assert {r["id"] for r in store.story_articles("st_a")} == {article(1).id, article(2).id}
@@ -101,7 +112,9 @@ def test_relabel_moves_members_of_merged_stories(store_url):
 def test_feed_state_remembers_validators_and_counts_failures(store_url):
     url = "https://feeds.bbci.co.uk/news/world/rss.xml"
     with Store(store_url) as store:
-        store.record_feed("BBC", url, "ok", etag='"abc"', last_modified="Thu, 13 Aug 2026 04:23:37 GMT")
+        store.record_feed(
+            "BBC", url, "ok", etag='"abc"', last_modified="Thu, 13 Aug 2026 04:23:37 GMT"
+        )
         store.record_feed("BBC", url, "not_modified")
         state = store.feed_states("BBC")[url]
         assert (state.etag, state.consecutive_failures) == ('"abc"', 0)
