@@ -23,7 +23,9 @@ PREFECT_DEFAULTS = {
 }
 
 
-def _prefect_env() -> None:
+def _prefect_env(verbose: bool = False) -> None:
+    if verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
 
@@ -35,7 +37,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _prefect_env()
+    _prefect_env(args.verbose)
     from flows.pipeline import news_pipeline
     from newsmerge.store import Store
 
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="newsmerge", description="One credited story per event, from many outlets."
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress and per-item errors")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the news-pipeline flow once and print its stories")
@@ -125,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Per-item problems (a missing page, a 404 feed) are in the run summary; the log shows them
+    # as they happen with -v.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
     from newsmerge.config import ConfigError

@@ -1,0 +1,132 @@
+"""The whole path: replayed captures → Prefect flow on a real server → stored credited composites."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CAPTURES, ROOT
+
+from newsmerge.config import load_config
+from newsmerge.store import Store
+
+CAPTURE = CAPTURES / "2026-08-13"
+SEED = ROOT / "seeds" / "000_2447aca88c997dad.txt"
+# "…, according to SCMP and AA." (a closing quote may follow the comma: '…soon," as reported by')
+CREDIT = re.compile(r",[\"”’]? (according to|as reported by) [A-Z][\w ,]*\.$")
+
+
+def assert_seed_form(text: str) -> None:
+    """The composite has the seed's shape: a `Credited from:` line, then credited paragraphs."""
+    lines = text.rstrip("\n").split("\n")
+    assert re.fullmatch(r"Credited from: [A-Z][\w ]+", lines[0]), lines[0]
+    assert len(lines) >= 2
+    for paragraph in lines[1:]:
+        assert CREDIT.search(paragraph), paragraph
+
+
+def test_the_seed_itself_has_the_form_we_produce():
+    assert_seed_form(SEED.read_text(encoding="utf-8").rstrip("\n"))
+
+
+@pytest.fixture
+def config_with_broken_outlet(tmp_path) -> Path:
+    """The shipped config plus an outlet whose feed is not in the capture (404)."""
+    text = (ROOT / "config" / "outlets.toml").read_text(encoding="utf-8")
+    text += (
+        '\n[[outlets]]\nname = "Nowhere News"\n'
+        'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
+        'domains = ["nowhere-news.example"]\n'
+    )
+    path = tmp_path / "outlets.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_flow_end_to_end_stores_credited_composites_and_reruns_add_nothing(
+    prefect_api, store_url, config_with_broken_outlet
+):
+    from flows.pipeline import news_pipeline
+
+    summary = news_pipeline(
+        replay=str(CAPTURE), store_url=store_url, config_path=str(config_with_broken_outlet)
+    )
+    by_outlet = {r.outlet: r for r in summary.outlets}
+    assert set(by_outlet) == {"SCMP", "AA", "BBC", "Al Jazeera", "Nowhere News"}
+    for name in ("SCMP", "AA", "BBC", "Al Jazeera"):
+        assert by_outlet[name].new > 0, by_outlet[name]
+    assert by_outlet["Nowhere News"].failed
+    assert "404" in by_outlet["Nowhere News"].errors[0]
+
+    with Store(store_url) as store:
+        first = store.counts()
+        comps = store.composites()
+    assert first["articles"] == sum(r.new for r in summary.outlets)
+    assert first["composites"] == first["stories"] > 0
+    multi = [c for c in comps if len(c["outlets"]) >= 2]
+    assert multi, "no story was credited to two or more outlets"
+    for c in comps:
+        assert_seed_form(c["text"])
+
+    again = news_pipeline(
+        replay=str(CAPTURE), store_url=store_url, config_path=str(config_with_broken_outlet)
+    )
+    with Store(store_url) as store:
+        assert store.counts() == first
+    feeds = {o.name: o.feeds for o in load_config(config_with_broken_outlet).outlets}
+    for r in again.outlets:
+        assert r.new == 0 and r.updated == 0
+        # The replay server answers each remembered ETag with 304: nothing is re-parsed.
+        first_run = by_outlet[r.outlet]
+        assert r.failed_feeds == first_run.failed_feeds
+        assert r.not_modified == len(feeds[r.outlet]) - first_run.failed_feeds
+    assert again.composites_built == ()
+
+
+def test_run_fails_only_when_every_outlet_failed(prefect_api, tmp_path):
+    from flows.pipeline import news_pipeline
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(
+        '[[outlets]]\nname = "Nowhere News"\n'
+        'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
+        'domains = ["nowhere-news.example"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RuntimeError, match="every outlet failed"):
+        news_pipeline(
+            replay=str(CAPTURE), store_url=f"sqlite:///{tmp_path / 'x.db'}", config_path=str(config)
+        )
+
+
+def test_readme_first_command_prints_a_multi_outlet_composite_and_reruns_add_nothing(tmp_path):
+    """`newsmerge run --replay …` as a user types it: embedded Prefect server, fresh store."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "NEWSMERGE_STORE_URL": f"sqlite:///{tmp_path / 'newsmerge.db'}",
+    }
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "newsmerge.cli", "run", "--replay", "seeds/captures/2026-08-13"]
+    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    for name in ("SCMP", "AA", "BBC", "Al Jazeera"):
+        assert re.search(rf"^{name}\s+\d+\s+\d+", out, re.M), out
+    top = out.split("\n=== ", 1)[1].split("\n", 1)[1]
+    assert_seed_form(top.strip())
+    credited = top.split("\n", 1)[0]
+    assert credited.startswith("Credited from: ")
+    assert re.search(r"according to \S.* and |as reported by \S.* and ", top), top
+
+    with Store(env["NEWSMERGE_STORE_URL"]) as store:
+        counts = store.counts()
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    with Store(env["NEWSMERGE_STORE_URL"]) as store:
+        assert store.counts() == counts
