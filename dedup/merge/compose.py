@@ -1,0 +1,230 @@
+"""One composite per story: aligned sentences grouped into facts, each credited to its outlets.
+
+Faithful by construction: a composite sentence is a source sentence (whitespace collapsed), and
+its credits are exactly the articles that contain a sentence aligned with *that* sentence (plus
+its own), each with the character offsets of the aligned sentence, so every credit can be
+checked against the article text.
+
+Steps (all deterministic: inputs are sorted first, every tie has an explicit key):
+1. split every article into sentences (boilerplate dropped);
+2. align sentences of different articles (lexical score + number/date/people vetoes);
+3. facts, greedily: the sentence supported by most outlets becomes a fact's representative, and
+   every sentence aligned with it is used up; a candidate too similar to a chosen fact is
+   redundant and dropped;
+4. keep the facts carried by two or more outlets when the story has any, else the primary
+   article's own sentences (a single-outlet story still gets a composite);
+5. primary source = the outlet carrying most kept facts; facts ordered as the primary tells
+   them (others slotted in by their relative position in their own article); consecutive facts
+   with the same outlets form a paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
+
+from .align import REDUNDANCY_THRESHOLD, THRESHOLD, conflict, features, similarity
+from .sentences import Sentence, split_sentences
+
+VERSION = "merge-1.0"
+MAX_PARAGRAPH_SENTENCES = 4
+_WS = re.compile(r"\s+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SourceArticle:
+    id: str
+    outlet: str
+    title: str
+    text: str
+    published: datetime | None = None
+    url: str = ""
+
+
+@dataclass
+class _Unit:
+    article: int  # index into the sorted articles
+    sent: Sentence
+    rel: float  # relative position in its article, 0..1
+
+
+def _published_key(a: SourceArticle) -> float:
+    if a.published is None:
+        return float("inf")
+    p = a.published if a.published.tzinfo else a.published.replace(tzinfo=UTC)
+    return (p - _EPOCH).total_seconds()
+
+
+def _sorted_articles(articles: Sequence[SourceArticle]) -> list[SourceArticle]:
+    seen: dict[str, SourceArticle] = {}
+    for a in sorted(articles, key=lambda a: (a.outlet, a.id, a.url, a.title, a.text)):
+        seen.setdefault(a.id, a)
+    return list(seen.values())
+
+
+def compose(
+    story_id: str,
+    articles: Sequence[SourceArticle],
+    *,
+    threshold: float = THRESHOLD,
+    redundancy: float = REDUNDANCY_THRESHOLD,
+    min_outlets: int | None = None,
+    max_paragraph_sentences: int = MAX_PARAGRAPH_SENTENCES,
+) -> Composite:
+    """The story's credited composite (see the module docstring for how)."""
+    arts = _sorted_articles(articles)
+    units: list[_Unit] = []
+    for ai, art in enumerate(arts):
+        sents = split_sentences(art.text)
+        for s in sents:
+            units.append(_Unit(ai, s, s.index / max(len(sents), 1)))
+    if not units:
+        return Composite(
+            story_id=story_id,
+            headline=arts[0].title if arts else "",
+            primary_outlet=arts[0].outlet if arts else "",
+            paragraphs=(),
+            article_ids=tuple(a.id for a in arts),
+            version=VERSION,
+        )
+
+    n = len(units)
+    texts = [u.sent.text for u in units]
+    sim = similarity(texts)
+    feats = [features(t) for t in texts]
+    art_of = np.array([u.article for u in units])
+    outlet_of = [arts[u.article].outlet for u in units]
+
+    # Alignment: pairs from different articles above the threshold that nothing vetoes.
+    cand = np.argwhere(np.triu(sim >= threshold, k=1) & (art_of[:, None] != art_of[None, :]))
+    adj: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, j in cand.tolist():
+        if conflict(feats[i], feats[j]) is None:
+            adj[i][j] = adj[j][i] = float(sim[i, j])
+
+    support = [{outlet_of[i]} | {outlet_of[j] for j in adj[i]} for i in range(n)]
+    outlets = sorted({a.outlet for a in arts})
+    first_pub = {o: min(_published_key(a) for a in arts if a.outlet == o) for o in outlets}
+    multi = {o: 0 for o in outlets}
+    for i in range(n):
+        if len(support[i]) > 1:
+            multi[outlet_of[i]] += 1
+    prov_rank = {
+        o: r for r, o in enumerate(sorted(outlets, key=lambda o: (-multi[o], first_pub[o], o)))
+    }
+
+    def support_score(i: int) -> float:
+        best: dict[str, float] = {}
+        for j, s in adj[i].items():
+            o = outlet_of[j]
+            best[o] = max(best.get(o, 0.0), s)
+        return sum(best.values())
+
+    order = sorted(
+        range(n),
+        key=lambda i: (
+            -len(support[i]),
+            -round(support_score(i), 6),
+            prov_rank[outlet_of[i]],
+            units[i].article,
+            units[i].sent.index,
+        ),
+    )
+    need = min_outlets if min_outlets is not None else (2 if len(support[order[0]]) > 1 else 1)
+
+    chosen: list[int] = []
+    used = np.zeros(n, dtype=bool)
+    for i in order:
+        if len(support[i]) < need:
+            break
+        if used[i]:
+            continue
+        if chosen and any(
+            sim[i, c] >= redundancy and conflict(feats[i], feats[c]) is None for c in chosen
+        ):
+            used[i] = True
+            continue
+        chosen.append(i)
+        used[i] = True
+        for j in adj[i]:
+            used[j] = True
+
+    # Credits: the representative itself plus, per other article, its best aligned sentence.
+    def credits_for(i: int) -> list[tuple[int, int]]:  # (article index, unit index)
+        best: dict[int, tuple[float, int]] = {units[i].article: (2.0, i)}
+        for j, s in adj[i].items():
+            a = units[j].article
+            cur = best.get(a)
+            if cur is None or (s, -j) > (cur[0], -cur[1]):
+                best[a] = (s, j)
+        return sorted((a, j) for a, (_, j) in best.items())
+
+    fact_credits = {i: credits_for(i) for i in chosen}
+    carried = {o: 0 for o in outlets}
+    for i in chosen:
+        for o in {arts[a].outlet for a, _ in fact_credits[i]}:
+            carried[o] += 1
+    primary = min(outlets, key=lambda o: (-carried[o], prov_rank[o]))
+    if need == 1 and min_outlets is None:
+        # No fact is shared: the composite is the primary's best-covered article, told once.
+        prim_arts = [a for a in range(len(arts)) if arts[a].outlet == primary]
+        counts = {a: sum(units[i].article == a for i in chosen) for a in prim_arts}
+        keep_art = min(prim_arts, key=lambda a: (-counts[a], a))
+        chosen = [i for i in chosen if units[i].article == keep_art]
+    outlet_rank = {
+        o: r
+        for r, o in enumerate(
+            sorted(outlets, key=lambda o: (o != primary, -carried[o], first_pub[o], o))
+        )
+    }
+
+    def position(i: int) -> tuple:
+        prim = [units[j].rel for _, j in fact_credits[i] if outlet_of[j] == primary]
+        pos = min(prim) if prim else units[i].rel
+        return (pos, outlet_rank[outlet_of[i]], units[i].article, units[i].sent.index)
+
+    chosen.sort(key=position)
+
+    paragraphs: list[Paragraph] = []
+    cur: list[CompositeSentence] = []
+    cur_outlets: tuple[str, ...] = ()
+    for i in chosen:
+        creds = tuple(
+            sorted(
+                (
+                    Credit(arts[a].outlet, arts[a].id, units[j].sent.start, units[j].sent.end)
+                    for a, j in fact_credits[i]
+                ),
+                key=lambda c: (outlet_rank[c.outlet], c.article_id),
+            )
+        )
+        outs = tuple(sorted({c.outlet for c in creds}, key=lambda o: outlet_rank[o]))
+        sentence = CompositeSentence(_WS.sub(" ", texts[i]).strip(), creds)
+        if cur and (outs != cur_outlets or len(cur) >= max_paragraph_sentences):
+            paragraphs.append(Paragraph(tuple(cur), cur_outlets))
+            cur = []
+        cur.append(sentence)
+        cur_outlets = outs
+    if cur:
+        paragraphs.append(Paragraph(tuple(cur), cur_outlets))
+
+    prim_arts = [a for a in range(len(arts)) if arts[a].outlet == primary]
+    n_cred = {
+        a: sum(units[j].article == a for i in chosen for _, j in fact_credits[i]) for a in prim_arts
+    }
+    head_art = min(prim_arts, key=lambda a: (-n_cred[a], _published_key(arts[a]), a))
+    return Composite(
+        story_id=story_id,
+        headline=_WS.sub(" ", arts[head_art].title).strip(),
+        primary_outlet=primary,
+        paragraphs=tuple(paragraphs),
+        article_ids=tuple(a.id for a in arts),
+        version=VERSION,
+    )

@@ -1,0 +1,352 @@
+"""The merger: sentences with offsets, alignment vetoes, faithful credited composites, renders,
+and the seed's story as a golden test (tests/fixtures/merge/davos.jsonl, written articles)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dedup.merge import (
+    SourceArticle,
+    compose,
+    from_json,
+    join_names,
+    load_articles,
+    render_markdown,
+    render_text,
+    run_merge_cli,
+    to_json,
+)
+from dedup.merge.align import conflict, features, similarity
+from dedup.merge.render import attach_credit, has_attribution
+from dedup.merge.sentences import normalize, split_sentences
+
+FIX = Path(__file__).parent / "fixtures" / "merge"
+DAVOS = FIX / "davos.jsonl"
+CREDIT_END = re.compile(r", (?:according to|as reported by) [^,]+(?:, [^,]+)*\.$")
+
+
+def art(id_, outlet, *paragraphs, title=None):
+    return SourceArticle(
+        id=id_, outlet=outlet, title=title or f"{outlet} story", text="\n".join(paragraphs)
+    )
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+
+def test_sentences_keep_offsets_and_drop_boilerplate():
+    text = (
+        "By Jane Doe\n"
+        "US envoy Steve Witkoff will meet Putin in Moscow on Thursday. He said a lot of "
+        "progress had been made, Mr. Witkoff added.\n"
+        "Read more: Ukraine war live\n"
+        "Follow us on Twitter for the latest updates\n"
+        "Photo: AFP via Getty Images\n"
+        "  Kyiv's air force said 34 of the 40 drones were shot down.  \n"
+    )
+    sents = split_sentences(text)
+    assert [s.text for s in sents] == [
+        "US envoy Steve Witkoff will meet Putin in Moscow on Thursday.",
+        "He said a lot of progress had been made, Mr. Witkoff added.",
+        "Kyiv's air force said 34 of the 40 drones were shot down.",
+    ]
+    for s in sents:
+        assert text[s.start : s.end] == s.text
+    assert [s.paragraph for s in sents] == [0, 0, 1]
+
+
+# --- alignment -------------------------------------------------------------------------------
+
+
+def test_alignment_vetoes_dates_numbers_and_people():
+    a = "Witkoff met Putin on Thursday in Moscow."
+    assert conflict(features(a), features("Witkoff met Putin in December in Moscow.")) == "dates"
+    assert (
+        conflict(
+            features("Russian strikes killed 12 people in Kharkiv."),
+            features("Russian strikes killed 15 people in Kharkiv."),
+        )
+        == "numbers"
+    )
+    assert (
+        conflict(
+            features("Zelensky met Trump in Davos on Thursday."),
+            features("Zelensky met Putin in Davos on Thursday."),
+        )
+        == "people"
+    )
+    # saying less is not disagreeing
+    assert conflict(features(a), features("Witkoff met Putin in Moscow.")) is None
+    assert (
+        conflict(
+            features("Strikes killed 12 people."),
+            features("Strikes killed twelve people on Monday."),
+        )
+        is None
+    )
+
+
+def test_composite_does_not_merge_disagreeing_facts():
+    arts = [
+        art("a1", "SCMP", "Witkoff met Putin on Thursday in Moscow for talks on Ukraine."),
+        art("b1", "BBC", "Witkoff met Putin in December in Moscow for talks on Ukraine."),
+        art("c1", "AA", "Russian strikes killed 12 people in Kharkiv overnight, officials said."),
+        art(
+            "d1",
+            "Al Jazeera",
+            "Russian strikes killed 15 people in Kharkiv overnight, officials said.",
+        ),
+    ]
+    sim = similarity([a.text for a in arts])
+    assert sim[0, 1] > 0.6 and sim[2, 3] > 0.6  # lexically near-identical …
+    c = compose("s", arts)
+    for p in c.paragraphs:  # … but never one fact
+        assert len(p.outlets) == 1
+
+
+# --- composite -------------------------------------------------------------------------------
+
+SHARED = [
+    "The central bank raised interest rates by half a point to curb inflation on Wednesday.",
+    "Officials said the decision was unanimous among the nine members of the committee.",
+    "Markets fell sharply after the announcement, with the main index losing ground.",
+]
+
+
+def three_outlets():
+    return [
+        art(
+            "x1",
+            "SCMP",
+            SHARED[0],
+            SHARED[1] + " Analysts were surprised by the move.",
+            "The governor will give a press conference on Friday afternoon in the capital.",
+        ),
+        art(
+            "y1",
+            "AA",
+            "The central bank lifted interest rates by half a point on Wednesday "
+            "to curb inflation.",
+            "Officials said the decision of the nine committee members was unanimous.",
+            "Turkey's lira was little changed after the decision.",
+        ),
+        art(
+            "z1",
+            "BBC",
+            "Markets fell sharply after the announcement, with the main index losing ground.",
+            "Savers welcomed the rise, which follows two years of cuts.",
+        ),
+    ]
+
+
+def texts_by_id(arts):
+    return {a.id: a.text for a in arts}
+
+
+def test_faithful_every_sentence_verbatim_at_recorded_offsets():
+    arts = three_outlets()
+    c = compose("s", arts)
+    texts = texts_by_id(arts)
+    assert c.paragraphs
+    for p in c.paragraphs:
+        for s in p.sentences:
+            own = [
+                cr
+                for cr in s.credits
+                if normalize(texts[cr.article_id][cr.start : cr.end]) == normalize(s.text)
+            ]
+            assert own, s.text
+            for cr in s.credits:  # every credit points at a real sentence of that article
+                piece = texts[cr.article_id][cr.start : cr.end]
+                assert piece and piece == piece.strip()
+                assert any(a.id == cr.article_id and a.outlet == cr.outlet for a in arts)
+
+
+def test_credits_are_exactly_the_outlets_with_an_aligned_sentence():
+    c = compose("s", three_outlets())
+    by_text = {s.text: s.outlets for p in c.paragraphs for s in p.sentences}
+    assert any("interest rates" in t and o == ("AA", "SCMP") for t, o in by_text.items())
+    assert any("unanimous" in t and o == ("AA", "SCMP") for t, o in by_text.items())
+    # a fact only BBC carries is not credited to SCMP or AA, and single-outlet facts are left
+    # out when the story has shared ones
+    assert all("Savers" not in t for t in by_text)
+    assert c.primary_outlet in ("SCMP", "AA")
+
+
+def test_single_outlet_story_still_composes():
+    c = compose(
+        "s",
+        [
+            art(
+                "b1",
+                "BBC",
+                "One thing happened today in the capital city. "
+                "Another thing followed it shortly after noon.",
+            )
+        ],
+    )
+    assert c.primary_outlet == "BBC"
+    out = render_text(c)
+    assert out.splitlines()[0] == "Credited from: BBC"
+    assert out.rstrip().endswith("according to BBC.")
+
+
+def test_deterministic_and_independent_of_input_order():
+    arts = load_articles(DAVOS)
+    a = json.dumps(to_json(compose("s", arts)), sort_keys=True)
+    b = json.dumps(to_json(compose("s", list(reversed(arts)))), sort_keys=True)
+    assert a == b
+    assert render_text(compose("s", arts)) == render_text(compose("s", arts[::-1]))
+
+
+def test_existing_attribution_is_not_doubled():
+    assert has_attribution("The strikes hit 34 buildings, Kyiv's air force said.")
+    assert has_attribution("Prices rose, according to officials.")
+    s = attach_credit("Strikes hit the grid, Kyiv's air force said.", "as reported by", "BBC")
+    assert s == "Strikes hit the grid, Kyiv's air force said, as reported by BBC."
+    arts = [
+        art("a", "BBC", "Russia launched 40 drones at Ukraine overnight, Kyiv's air force said."),
+        art(
+            "b",
+            "Al Jazeera",
+            "Russia launched 40 drones at Ukraine overnight, Kyiv's air force said on Thursday.",
+        ),
+    ]
+    text = render_text(compose("s", arts))
+    assert "according to" not in text
+    assert re.search(
+        r"air force said on Thursday, as reported by (Al Jazeera and BBC|BBC and "
+        r"Al Jazeera)\.$",
+        text.rstrip(),
+    )
+
+
+# --- renders ---------------------------------------------------------------------------------
+
+
+def test_join_names_like_the_seed():
+    assert join_names(["SCMP"]) == "SCMP"
+    assert join_names(["SCMP", "AA"]) == "SCMP and AA"
+    assert join_names(["SCMP", "AA", "BBC"]) == "SCMP, AA and BBC"
+
+
+def test_text_render_has_the_seed_form():
+    c = compose("s", load_articles(DAVOS))
+    lines = render_text(c).splitlines()
+    assert lines[0] == f"Credited from: {c.primary_outlet}"
+    assert len(lines) == 1 + len(c.paragraphs)
+    for line, p in zip(lines[1:], c.paragraphs, strict=True):
+        assert CREDIT_END.search(line), line
+        assert line.endswith(f" {join_names(p.outlets)}.")
+
+
+def test_markdown_links_credits_to_source_articles():
+    arts = load_articles(DAVOS)
+    c = compose("s", arts)
+    md = render_markdown(c, {a.id: a.url for a in arts})
+    assert md.startswith(f"# {c.headline}")
+    for a in arts:
+        assert f"[{a.outlet}]({a.url})" in md
+    assert "Credited from: [SCMP](https://www.scmp.com/" in md
+
+
+def test_json_round_trip_and_cli(tmp_path):
+    arts = load_articles(DAVOS)
+    c = compose("s", arts)
+    d = json.loads(json.dumps(to_json(c)))
+    assert from_json(d) == c
+    s0 = d["paragraphs"][0]["sentences"][0]
+    assert {"outlet", "article_id", "start", "end"} <= set(s0["credits"][0])
+    out = run_merge_cli(str(DAVOS), "json")
+    assert json.loads(out)["primary_outlet"] == "SCMP"
+    assert run_merge_cli(str(DAVOS), "text").startswith("Credited from: SCMP\n")
+    assert "](https://" in run_merge_cli(str(DAVOS), "markdown")
+    with pytest.raises(ValueError):
+        run_merge_cli(str(DAVOS), "pdf")
+
+
+# --- the seed, golden ------------------------------------------------------------------------
+
+
+def test_golden_davos_has_the_seeds_structure():
+    arts = load_articles(DAVOS)
+    assert sorted(a.outlet for a in arts) == ["AA", "Al Jazeera", "BBC", "SCMP"]
+    c = compose("story-davos", arts)
+    assert c.primary_outlet == "SCMP"
+    assert c.headline == next(a.title for a in arts if a.outlet == "SCMP")
+    assert [p.outlets for p in c.paragraphs] == [
+        ("SCMP", "AA"),
+        ("BBC", "Al Jazeera"),
+        ("SCMP", "AA"),
+        ("BBC", "Al Jazeera"),
+    ]
+    text = render_text(c)
+    lines = text.splitlines()
+    assert lines[0] == "Credited from: SCMP"
+    assert lines[1].endswith("according to SCMP and AA.")
+    assert lines[2].endswith("according to BBC and Al Jazeera.")
+    assert lines[3].endswith("as reported by SCMP and AA.")
+    assert lines[4].endswith("according to BBC and Al Jazeera.")
+    assert "Witkoff will meet Russian President Vladimir Putin in Moscow on Thursday" in lines[1]
+    assert "Zelensky has arrived in Davos" in lines[2]
+    assert "Donbas" in lines[3] and "Peskov" in lines[3]
+    assert "military support" in lines[4]
+    # every credit of the golden composite is checkable
+    texts = texts_by_id(arts)
+    for p in c.paragraphs:
+        for s in p.sentences:
+            assert {cr.outlet for cr in s.credits} == set(p.outlets)
+            for cr in s.credits:
+                assert texts[cr.article_id][cr.start : cr.end].strip()
+
+
+# --- property: nothing invented --------------------------------------------------------------
+
+WORDS = [
+    "Putin",
+    "Trump",
+    "met",
+    "talks",
+    "in",
+    "Moscow",
+    "on",
+    "Thursday",
+    "12",
+    "people",
+    "said",
+    "the",
+    "envoy",
+    "war",
+    "Kyiv",
+    "power",
+    "cuts",
+    "a",
+    "deal",
+    "close",
+]
+sentence_st = st.lists(st.sampled_from(WORDS), min_size=3, max_size=10).map(
+    lambda ws: " ".join(ws).capitalize() + "."
+)
+article_st = st.lists(sentence_st, min_size=1, max_size=5).map(" ".join)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(article_st, min_size=1, max_size=4))
+def test_property_no_composite_sentence_outside_the_sources(texts):
+    outlets = ["SCMP", "AA", "BBC", "Al Jazeera"]
+    arts = [art(f"id{i}", outlets[i], t) for i, t in enumerate(texts)]
+    c = compose("s", arts)
+    sources = {a.id: a.text for a in arts}
+    for p in c.paragraphs:
+        for s in p.sentences:
+            assert any(normalize(s.text) in normalize(t) for t in sources.values())
+            assert any(
+                normalize(sources[cr.article_id][cr.start : cr.end]) == normalize(s.text)
+                for cr in s.credits
+            )
