@@ -30,10 +30,15 @@ def _prefect_env(verbose: bool = False) -> None:
         os.environ.setdefault(key, value)
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*header), *(fmt.format(*map(str, r)) for r in rows)])
+def _table(rows: list[list], header: list[str]) -> str:
+    """A plain-text table: numbers right-aligned, text left-aligned."""
+    cols = list(zip(header, *rows, strict=True))
+    widths = [max(len(str(x)) for x in col) for col in cols]
+    numeric = [all(isinstance(x, int) for x in col[1:]) and len(col) > 1 for col in cols]
+    align = [">" if n else "<" for n in numeric]
+    fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(align, widths, strict=True))
+    lines = [fmt.format(*header), *(fmt.format(*map(str, r)) for r in rows)]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,8 +51,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         outlets=outlets, replay=args.replay, store_url=args.store, config_path=args.config
     )
     rows = [
-        [r.outlet, r.seen, r.new, r.updated, r.unchanged, r.not_modified,
-         r.failed_feeds + r.failed_items]
+        [
+            r.outlet,
+            r.seen,
+            r.new,
+            r.updated,
+            r.unchanged,
+            r.not_modified,
+            r.failed_feeds + r.failed_items,
+        ]
         for r in summary.outlets
     ]
     print(_table(rows, ["outlet", "seen", "new", "updated", "unchanged", "304", "failed"]))
@@ -72,6 +84,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n=== {c['headline']} ({len(c['outlets'])} outlets, {c['n_articles']} articles)")
         print(c["text"])
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Each feed's health: last status, last success, failures in a row, next try, last error."""
+    from newsmerge.config import load_config
+    from newsmerge.pipeline import next_attempt
+    from newsmerge.store import Store
+
+    config = load_config(args.config, store_url=args.store)
+    with Store(config.store_url) as store:
+        states = store.feed_states()
+        counts = store.counts()
+
+    def when(t) -> str:
+        return t.strftime("%Y-%m-%d %H:%M") if t else "-"
+
+    rows = []
+    for outlet in config.outlets:
+        for url in outlet.feeds:
+            st = states.get(url)
+            if st is None:
+                rows.append([outlet.name, url, "never polled", "-", 0, "now", ""])
+                continue
+            due = next_attempt(st, outlet.polling)
+            rows.append(
+                [
+                    outlet.name,
+                    url,
+                    st.last_status or "-",
+                    when(st.last_success),
+                    st.consecutive_failures,
+                    when(due) if due else "next run",
+                    (st.last_error or "")[:60],
+                ]
+            )
+    header = ["outlet", "feed", "status", "last success", "failures", "next try", "last error"]
+    print(_table(rows, header))
+    print(
+        f"\nstore {config.store_url}: {counts['articles']} articles, {counts['stories']} stories, "
+        f"{counts['composites']} composites"
+    )
+    return 1 if any(r[4] for r in rows) and args.check else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -103,14 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the news-pipeline flow once and print its stories")
-    run.add_argument("--replay", metavar="CAPTURE",
-                     help="serve a recorded capture (e.g. seeds/captures/2026-08-13) instead of the web")
+    run.add_argument(
+        "--replay",
+        metavar="CAPTURE",
+        help="serve a recorded capture (e.g. seeds/captures/2026-08-13) instead of the web",
+    )
     run.add_argument("--outlets", help="comma-separated outlet names (default: all in config)")
     run.add_argument("--store", help="SQLAlchemy store URL (default: config's [store] url)")
     run.add_argument("--config", help="config file (default: config/outlets.toml)")
     run.add_argument("--top", type=int, default=1, help="how many composites to print")
     run.add_argument("--errors", type=int, default=3, help="errors to print per outlet")
     run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="show each feed's health and the store's size")
+    status.add_argument("--store", help="SQLAlchemy store URL (default: config's [store] url)")
+    status.add_argument("--config", help="config file (default: config/outlets.toml)")
+    status.add_argument("--check", action="store_true", help="exit 1 when any feed is failing")
+    status.set_defaults(func=cmd_status)
 
     merge = sub.add_parser("merge", help="print the composite of one story's articles")
     merge.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, url}")

@@ -31,6 +31,9 @@ class PollingConfig:
     """How politely and how far every outlet is fetched."""
 
     interval_minutes: int = 15
+    max_backoff_minutes: int = (
+        1440  # a failing feed is retried after 1, 2, 4… intervals, up to this
+    )
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
     max_retries: int = 3
@@ -44,7 +47,7 @@ class PollingConfig:
 
 @dataclass(frozen=True)
 class OutletConfig:
-    """One outlet: the name it is credited by, its feeds, and the domains its pages may come from."""
+    """An outlet: the name it is credited by, its feeds, the domains its pages may come from."""
 
     name: str
     feeds: tuple[str, ...]
@@ -126,14 +129,17 @@ def _outlet(path: Path, i: int, raw: Any, polling: PollingConfig) -> OutletConfi
         if not url.startswith(("http://", "https://")):
             raise ConfigError(path, f"{key}.feeds[{j}]", "an http(s) URL", url)
     domains = tuple(
-        d.lower().lstrip(".") for d in _strings(path, f"{key}.domains", raw.get("domains"), "domains")
+        d.lower().lstrip(".")
+        for d in _strings(path, f"{key}.domains", raw.get("domains"), "domains")
     )
     module = raw.get("module", "generic")
     if not isinstance(module, str) or not module.isidentifier():
         raise ConfigError(path, f"{key}.module", "a connectors.outlets module name", module)
     unknown = set(raw) - {"name", "feeds", "domains", "module", "polling"}
     if unknown:
-        raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "name, feeds, domains, module or polling")
+        raise ConfigError(
+            path, f"{key}.{sorted(unknown)[0]}", "name, feeds, domains, module or polling"
+        )
     return OutletConfig(
         name=name.strip(),
         feeds=feeds,
@@ -164,9 +170,16 @@ def load_config(path: str | Path | None = None, store_url: str | None = None) ->
     store = raw.get("store", {})
     if not isinstance(store, dict):
         raise ConfigError(path, "store", "a table", store)
-    url = store_url or os.environ.get(STORE_URL_ENV) or store.get("url") or "sqlite:///data/newsmerge.db"
+    url = (
+        store_url
+        or os.environ.get(STORE_URL_ENV)
+        or store.get("url")
+        or "sqlite:///data/newsmerge.db"
+    )
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(path, "store.url", "a SQLAlchemy URL such as sqlite:///data/newsmerge.db", url)
+        raise ConfigError(
+            path, "store.url", "a SQLAlchemy URL such as sqlite:///data/newsmerge.db", url
+        )
     dedup = raw.get("dedup", {})
     if not isinstance(dedup, dict):
         raise ConfigError(path, "dedup", "a table of dedup settings", dedup)

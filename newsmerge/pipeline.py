@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import FeedState, OutletResult, fetch_outlet
-from dedup import Doc, KnownDoc, DedupSettings, assign_stories
+from dedup import DedupSettings, Doc, KnownDoc, assign_stories
 from dedup.merge import SourceArticle, compose, render_text, to_json
-from newsmerge.config import Config, ConfigError, OutletConfig
+from newsmerge.config import Config, ConfigError, OutletConfig, PollingConfig
 from newsmerge.replay import replay_transport
-from newsmerge.store import Store
+from newsmerge.store import Store, StoredFeedState
 
 log = logging.getLogger("newsmerge.pipeline")
 
@@ -37,10 +37,24 @@ class OutletReport:
     failed_feeds: int = 0
     failed_items: int = 0
     errors: tuple[str, ...] = ()
+    backing_off: int = 0  # failing feeds not tried this run (see `next_attempt`)
 
     @property
     def failed(self) -> bool:
         return self.failed_feeds > 0 and self.seen == 0 and self.not_modified == 0
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """An outlet's fetch result plus the feeds it left alone because they are backing off."""
+
+    result: OutletResult
+    backing_off: tuple[str, ...] = ()  # "feed_url (backing off until 2026-08-13T05:00:00+00:00)"
+    attempted_at: datetime | None = None
+
+    @property
+    def outlet(self) -> str:
+        return self.result.outlet
 
 
 @dataclass(frozen=True)
@@ -65,18 +79,63 @@ def dedup_settings(config: Config) -> DedupSettings:
         raise ConfigError(config.path, "dedup", str(exc)) from None
 
 
-def fetch(outlet: OutletConfig, store_url: str, replay_base: str | None = None) -> OutletResult:
-    """Poll one outlet's feeds (conditional GET from remembered validators) and its new pages."""
+def next_attempt(state: StoredFeedState, polling: PollingConfig) -> datetime | None:
+    """When a failing feed may be tried again: 1, 2, 4… poll intervals after its last attempt.
+
+    A feed that keeps failing is neither hammered every run nor dropped: it is retried ever
+    less often, up to `max_backoff_minutes`, and recovers by itself on its first success.
+    """
+    if state.consecutive_failures <= 0 or state.last_attempt is None:
+        return None
+    interval = max(polling.interval_minutes, 1)
+    wait = min(interval * 2 ** min(state.consecutive_failures - 1, 30), polling.max_backoff_minutes)
+    return state.last_attempt + timedelta(minutes=wait)
+
+
+def fetch(
+    outlet: OutletConfig,
+    store_url: str,
+    replay_base: str | None = None,
+    *,
+    now: datetime | None = None,
+    backoff: bool | None = None,
+) -> FetchOutcome:
+    """Poll one outlet's due feeds (conditional GET from remembered validators) and new pages.
+
+    Failing feeds back off (`backoff`), except by default in a replay: a recording is fixed,
+    so every feed in it is always due.
+    """
+    now = now or datetime.now(UTC)
+    backoff = replay_base is None if backoff is None else backoff
     with Store(store_url) as store:
         states = store.feed_states(outlet.name)
         skip = store.page_urls(outlet.name)
-    feed_state = {u: FeedState(etag=s.etag, last_modified=s.last_modified) for u, s in states.items()}
+    waiting: dict[str, datetime] = {}
+    if backoff:
+        for url in outlet.feeds:
+            due = next_attempt(states[url], outlet.polling) if url in states else None
+            if due is not None and due > now:
+                waiting[url] = due
+                log.info("%s feed %s backing off until %s", outlet.name, url, due)
+    validators = {
+        u: FeedState(etag=s.etag, last_modified=s.last_modified) for u, s in states.items()
+    }
     transport = replay_transport(replay_base) if replay_base else None
-    return fetch_outlet(outlet, feed_state, transport=transport, skip_pages=skip)
+    due_outlet = replace(outlet, feeds=tuple(f for f in outlet.feeds if f not in waiting))
+    if due_outlet.feeds:
+        result = fetch_outlet(due_outlet, validators, transport=transport, skip_pages=skip)
+    else:
+        result = OutletResult(outlet.name, (), (), ())
+    backing_off = tuple(
+        f"{url} (backing off until {due.isoformat(timespec='seconds')})"
+        for url, due in waiting.items()
+    )
+    return FetchOutcome(result, backing_off, attempted_at=now)
 
 
-def store_result(result: OutletResult, store_url: str) -> OutletReport:
+def store_result(outcome: FetchOutcome, store_url: str) -> OutletReport:
     """Store one outlet's articles idempotently and remember each feed's validators and health."""
+    result = outcome.result
     with Store(store_url) as store:
         counts = store.upsert_articles(result.articles)
         for feed in result.feeds:
@@ -87,6 +146,7 @@ def store_result(result: OutletResult, store_url: str) -> OutletReport:
                 etag=feed.etag,
                 last_modified=feed.last_modified,
                 error=feed.error,
+                at=outcome.attempted_at,
             )
     errors = [f"{f.feed_url}: {f.error}" for f in result.feeds if f.status == "failed"]
     errors += [f"{e.url}: {e.error}" for e in result.item_errors]
@@ -100,6 +160,7 @@ def store_result(result: OutletResult, store_url: str) -> OutletReport:
         failed_feeds=sum(f.status == "failed" for f in result.feeds),
         failed_items=len(result.item_errors),
         errors=tuple(errors),
+        backing_off=len(outcome.backing_off),
     )
 
 
@@ -121,7 +182,7 @@ def detect_stories(store_url: str, settings: DedupSettings) -> StoriesReport:
             return StoriesReport()
         # The window is measured from the newest pending article rather than the wall clock,
         # so replaying an old capture behaves as the live run did on that day.
-        newest = max((r["published"] or r["first_seen"] for r in pending), default=datetime.now(UTC))
+        newest = max(r["published"] or r["first_seen"] for r in pending)
         since = newest - timedelta(days=settings.window_days)
         active = store.active_articles(since)
         known = [

@@ -249,9 +249,13 @@ class Store:
                     new.append(art.id)
                     continue
                 old = conn.execute(
-                    sa.select(articles.c.title, articles.c.summary, articles.c.text,
-                              articles.c.text_source, articles.c.published)
-                    .where(articles.c.id == art.id)
+                    sa.select(
+                        articles.c.title,
+                        articles.c.summary,
+                        articles.c.text,
+                        articles.c.text_source,
+                        articles.c.published,
+                    ).where(articles.c.id == art.id)
                 ).one()
                 changes: dict[str, Any] = {}
                 if art.title != old.title:
@@ -350,9 +354,10 @@ class Store:
         etag: str | None = None,
         last_modified: str | None = None,
         error: str | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Remember a poll's outcome: validators for the next conditional GET, and health."""
-        now = _now()
+        """Remember a poll made `at`: validators for the next conditional GET, and health."""
+        now = at or _now()
         ok = status in ("ok", "not_modified")
         with self._tx() as conn:
             old = conn.execute(
@@ -409,8 +414,10 @@ class Store:
                     "evidence": json.dumps(m.evidence, sort_keys=True, default=str),
                     "assigned_at": now,
                 }
-                ins = self._insert(conn, memberships).values(**row).on_conflict_do_nothing(
-                    index_elements=["article_id"]
+                ins = (
+                    self._insert(conn, memberships)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=["article_id"])
                 )
                 conn.execute(ins)
             for article_id, sig in signatures.items():
