@@ -1,0 +1,107 @@
+"""Every knob of duplicate and story detection in one frozen value, readable from `[dedup]`.
+
+Kept separate from the algorithm so a membership's evidence can record exactly which settings
+made it, and so a typo in the config fails at load time naming the key instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+CODE_VERSION = "dedup-1.0"
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """Thresholds, windows and MinHash parameters.
+
+    Duplicates: word `dup_ngram`-gram MinHash, estimated Jaccard >= `dup_threshold`.
+    Stories: MinHash LSH over content-word features (bands x rows = `story_bands` x
+    `story_rows`) proposes candidates; a pair is an edge when its title-weighted TF-IDF cosine is
+    >= `edge_threshold` and the articles are at most `max_gap_days` apart; clusters join by
+    average link >= `link_threshold` (average over all cross pairs, missing edges count 0),
+    which does not chain unrelated stories through one shared article.
+    """
+
+    num_perm: int = 128
+    seed: int = 1
+    # duplicates
+    dup_ngram: int = 3
+    dup_threshold: float = 0.7
+    # stories: candidates
+    story_bands: int = 64
+    story_rows: int = 2
+    lead_words: int = 60  # words of text, after the title, that make a story's features
+    # stories: confirmation and joining
+    title_weight: float = 2.0
+    lead_weight: float = 1.0
+    body_weight: float = 0.5
+    body_words: int = 400
+    name_weight: float = 1.5  # capitalised words inside sentences and numbers
+    edge_threshold: float = 0.15  # minimum cosine of an edge
+    hub_k: int = 20  # neighbours that set an article's local similarity scale (0: off)
+    hub_skip: int = 3  # nearest neighbours skipped before those (likely the story itself)
+    hub_weight: float = 1.0
+    adjusted_threshold: float = 0.0  # minimum cosine above the pair's local scale
+    cosine_share: float = 0.0  # edge weight = adjusted score + cosine_share * cosine
+    link_threshold: float = 0.06
+    same_outlet_factor: float = 0.5  # scales scores of two articles from one outlet
+    max_gap_days: float = 3.0
+    # incremental
+    window_days: float = 3.0
+    # LSH storage: {"type": "dict"} in-process, or datasketch's Redis storage_config, e.g.
+    # {"type": "redis", "redis": {"host": "127.0.0.1", "port": 6379}, "basename": "newsmerge"}
+    index: Mapping[str, Any] = field(default_factory=lambda: {"type": "dict"})
+
+    def __post_init__(self) -> None:
+        if self.story_bands * self.story_rows > self.num_perm:
+            raise ValueError("story_bands * story_rows must be <= num_perm")
+        for name in ("dup_threshold", "edge_threshold", "same_outlet_factor"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        if self.num_perm < 2 or self.dup_ngram < 1:
+            raise ValueError("num_perm must be >= 2 and dup_ngram >= 1")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> DedupSettings:
+        """Build from a `[dedup]` TOML table; an unknown key raises ValueError naming it."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise ValueError(f"dedup.{key}: unknown setting (known: {', '.join(known)})")
+            default = getattr(cls(), key)
+            if key == "index":
+                if not isinstance(value, Mapping) or "type" not in value:
+                    raise ValueError("dedup.index: expected a table with a 'type' key")
+                value = dict(value)
+            elif isinstance(default, bool) or isinstance(value, bool):
+                raise ValueError(f"dedup.{key}: expected a number, got {value!r}")
+            elif isinstance(default, int):
+                if not isinstance(value, int):
+                    raise ValueError(f"dedup.{key}: expected a whole number, got {value!r}")
+            elif isinstance(default, float):
+                if not isinstance(value, int | float):
+                    raise ValueError(f"dedup.{key}: expected a number, got {value!r}")
+                value = float(value)
+            values[key] = value
+        return cls(**values)
+
+    def evidence(self) -> dict[str, Any]:
+        """The thresholds a membership was decided under, for its evidence record."""
+        return {
+            "code_version": CODE_VERSION,
+            "dup_threshold": self.dup_threshold,
+            "edge_threshold": self.edge_threshold,
+            "link_threshold": self.link_threshold,
+            "adjusted_threshold": self.adjusted_threshold,
+            "hub_k": self.hub_k,
+            "max_gap_days": self.max_gap_days,
+            "window_days": self.window_days,
+            "num_perm": self.num_perm,
+            "seed": self.seed,
+            "story_lsh": [self.story_bands, self.story_rows],
+        }

@@ -1,0 +1,338 @@
+"""Duplicates and stories: MinHash LSH proposes, scores and a time window confirm, average link
+joins. One code path serves the incremental pipeline (`assign`) and batch evaluation.
+
+Why two levels: a copy of an article (re-polled item, wire copy republished) shares most word
+trigrams, so word-trigram MinHash at a high Jaccard finds it and nothing else. The same event
+told by another outlet shares few trigrams but many content words, names and numbers, so a
+second MinHash over those features, indexed with LSH banding tuned for low Jaccard, proposes
+candidates that a title-weighted TF-IDF cosine and a time window confirm.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from dedup.features import DocTerms, doc_terms, tfidf_matrix
+from dedup.index import SignatureIndex
+from dedup.linkage import average_link
+from dedup.settings import CODE_VERSION, DedupSettings
+from dedup.shingles import batch_shingle_hashes
+from dedup.signatures import estimated_jaccard, minhash_hashes, pack, shingle_signatures, unpack
+
+FEATURES_VERSION = "f1"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A document inside one run: new, or known (with the story it already belongs to)."""
+
+    id: str
+    outlet: str | None
+    title: str
+    text: str
+    published: datetime | None
+    story_id: str | None  # None for new documents
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one new document, before it becomes a `Membership`."""
+
+    doc_id: str
+    story_id: str
+    matched: str | None
+    jaccard: float | None
+    score: float | None
+    duplicate_of: str | None
+    founder: bool
+
+
+def story_signatures(terms: Sequence[DocTerms], settings: DedupSettings) -> np.ndarray:
+    """MinHash of each document's story feature set (stems are tokens, so n=1 shingles)."""
+    h, off = batch_shingle_hashes([" ".join(t.feature_set) for t in terms], 1)
+    return minhash_hashes(h, off, settings.num_perm, settings.seed)
+
+
+def dup_text(title: str, text: str) -> str:
+    return f"{title}\n{text}"
+
+
+def _gap_ok(a: datetime | None, b: datetime | None, days: float) -> bool:
+    return a is None or b is None or abs(a - b) <= timedelta(days=days)
+
+
+def run(
+    items: Sequence[_Item], settings: DedupSettings, now: datetime | None
+) -> tuple[list[Decision], dict[str, bytes]]:
+    """Decide a story for every new item (story_id None) given the known ones."""
+    items = sorted(items, key=lambda d: (d.story_id is None, d.id))
+    n = len(items)
+    is_new = np.array([d.story_id is None for d in items], dtype=bool)
+    new_idx = np.flatnonzero(is_new)
+    if len(new_idx) == 0:
+        return [], {}
+    terms = [doc_terms(d.title, d.text, settings) for d in items]
+
+    # Signatures: reuse persisted ones, compute the rest in one batch.
+    dup_sig = np.empty((n, settings.num_perm), dtype=np.uint32)
+    st_sig = np.empty((n, settings.num_perm), dtype=np.uint32)
+    todo = []
+    for i, d in enumerate(items):
+        got = (
+            None
+            if d.story_id is None
+            else unpack(d.signature, settings.num_perm, settings.seed, _features_tag(settings))
+        )
+        if got is None:
+            todo.append(i)
+        else:
+            dup_sig[i], st_sig[i] = got
+    if todo:
+        dup_sig[todo] = shingle_signatures(
+            [dup_text(items[i].title, items[i].text) for i in todo],
+            settings.dup_ngram,
+            settings.num_perm,
+            settings.seed,
+        )
+        st_sig[todo] = story_signatures([terms[i] for i in todo], settings)
+    signatures = {
+        items[i].id: pack(dup_sig[i], st_sig[i], settings.seed, _features_tag(settings))
+        for i in new_idx
+    }
+
+    # Known documents outside the window take no new members.
+    open_ = np.ones(n, dtype=bool)
+    if now is not None:
+        horizon = now - timedelta(days=settings.window_days)
+        for i, d in enumerate(items):
+            if d.story_id is not None and d.published is not None and d.published < horizon:
+                open_[i] = False
+
+    pairs = candidate_pairs(items, dup_sig, st_sig, open_, settings)
+    scored = score_pairs(items, pairs, dup_sig, tfidf_matrix(terms), settings)
+    dup_pairs, edges = select_edges(scored, is_new, settings)
+
+    # Initial clusters: each known story, each new document; duplicates are glued first.
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    story_root: dict[str, int] = {}
+    for i, d in enumerate(items):
+        if d.story_id is not None:
+            r = story_root.setdefault(d.story_id, i)
+            parent[find(i)] = find(r)
+    dup_of: dict[int, tuple[int, float]] = {}
+    for (i, j), jd in sorted(dup_pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        ri, rj = find(i), find(j)
+        if ri == rj:
+            continue
+        known_i = items[ri].story_id is not None
+        known_j = items[rj].story_id is not None
+        if known_i and known_j:
+            continue  # two known stories never merge
+        # The copy is the new one, or of two new ones the later published.
+        if is_new[i] and is_new[j]:
+            later_i = _founding_key(items[i]) > _founding_key(items[j])
+            new_one, other = (i, j) if later_i else (j, i)
+        else:
+            new_one, other = (i, j) if is_new[i] else (j, i)
+        dup_of.setdefault(new_one, (other, jd))
+        if known_i:
+            parent[rj] = ri
+        else:
+            parent[ri] = rj
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[find(i)].append(i)
+    roots = sorted(groups)
+    initial = [groups[r] for r in roots]
+    frozen = [items[r].story_id is not None for r in roots]
+    clusters = average_link(initial, edges, settings.link_threshold, frozen)
+
+    decisions: list[Decision] = []
+    for members in clusters:
+        members = sorted(members)
+        story_ids = {items[i].story_id for i in members if items[i].story_id is not None}
+        if story_ids:
+            story_id = min(story_ids)
+            founder = None
+        else:
+            founder = min(members, key=lambda i: _founding_key(items[i]))
+            story_id = "st_" + items[founder].id
+        for i in members:
+            if not is_new[i]:
+                continue
+            if i == founder:
+                decisions.append(Decision(items[i].id, story_id, None, None, None, None, True))
+                continue
+            if i in dup_of and dup_of[i][0] in members:
+                j, jd = dup_of[i]
+                decisions.append(
+                    Decision(
+                        items[i].id,
+                        story_id,
+                        items[j].id,
+                        jd,
+                        edges.get((min(i, j), max(i, j))),
+                        items[j].id,
+                        False,
+                    )
+                )
+                continue
+            best = max(
+                (j for j in members if j != i),
+                key=lambda j: (edges.get((min(i, j), max(i, j)), 0.0), -j),
+            )
+            score = edges.get((min(i, best), max(i, best)))
+            decisions.append(
+                Decision(
+                    items[i].id,
+                    story_id,
+                    items[best].id,
+                    estimated_jaccard(st_sig[i], st_sig[best]),
+                    score,
+                    None,
+                    False,
+                )
+            )
+    return decisions, signatures
+
+
+def candidate_pairs(
+    items: Sequence[_Item],
+    dup_sig: np.ndarray,
+    st_sig: np.ndarray,
+    open_: np.ndarray,
+    settings: DedupSettings,
+) -> np.ndarray:
+    """(i, j), i < j, proposed by either LSH index, among documents open to matching.
+
+    Every live document is queried, known ones too: their neighbourhoods set the local scale
+    of similarity (see `score_pairs`)."""
+    pos = {d.id: i for i, d in enumerate(items)}
+    live = np.flatnonzero(open_)
+    dup_index = SignatureIndex(
+        "dup",
+        settings.num_perm,
+        settings.seed,
+        threshold=settings.dup_threshold,
+        storage=settings.index,
+    )
+    st_index = SignatureIndex(
+        "story",
+        settings.num_perm,
+        settings.seed,
+        params=(settings.story_bands, settings.story_rows),
+        storage=settings.index,
+    )
+    dup_index.sync({items[i].id: dup_sig[i] for i in live})
+    st_index.sync({items[i].id: st_sig[i] for i in live})
+    left: list[int] = []
+    right: list[int] = []
+    for i in live.tolist():
+        for key in dup_index.query(dup_sig[i]) + st_index.query(st_sig[i]):
+            j = pos.get(key)
+            if j is not None and j > i and open_[j]:
+                left.append(i)
+                right.append(j)
+    if not left:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.unique(np.array([left, right], dtype=np.int64).T, axis=0)
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """Candidate pairs within the time gap and their evidence, as parallel arrays."""
+
+    pairs: np.ndarray  # (m, 2) int
+    dup_jaccard: np.ndarray  # estimated Jaccard of the duplicate signatures
+    cosine: np.ndarray  # title-weighted TF-IDF cosine (same-outlet pairs scaled down)
+    adjusted: np.ndarray  # cosine minus the local similarity scale of both articles
+
+
+def score_pairs(
+    items: Sequence[_Item], pairs: np.ndarray, dup_sig: np.ndarray, matrix, settings: DedupSettings
+) -> ScoredPairs:
+    """Score candidate pairs; drop those further apart in time than `max_gap_days`.
+
+    Local scaling: in a dense topic (many Covid or election stories) every article has many
+    fairly similar neighbours, in a sparse one few. Subtracting each article's mean cosine to
+    its `hub_k` nearest candidates (CSLS-style hubness correction) makes "more similar than
+    this article's usual neighbours" the criterion instead of one absolute cosine for all.
+    """
+    n = len(items)
+    ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
+    if len(pairs):
+        gap = np.abs(ts[pairs[:, 0]] - ts[pairs[:, 1]])
+        ok = np.isnan(gap) | (gap <= settings.max_gap_days * 86400.0)
+        pairs = pairs[ok]
+    left, right = pairs[:, 0], pairs[:, 1]
+    dup_j = (dup_sig[left] == dup_sig[right]).mean(axis=1) if len(pairs) else np.zeros(0)
+    cos = np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
+    outlets = [d.outlet for d in items]
+    same = np.array(
+        [outlets[i] is not None and outlets[i] == outlets[j] for i, j in pairs.tolist()], dtype=bool
+    )
+    cos = np.where(same & (dup_j < settings.dup_threshold), cos * settings.same_outlet_factor, cos)
+    scale = np.zeros(n)
+    k = settings.hub_k
+    if k > 0 and len(pairs):
+        node = np.concatenate([left, right])
+        val = np.concatenate([cos, cos])
+        order = np.lexsort((-val, node))
+        node, val = node[order], val[order]
+        first = np.searchsorted(node, node, side="left")
+        rank = np.arange(len(node)) - first
+        keep = (rank >= settings.hub_skip) & (rank < settings.hub_skip + k)
+        np.add.at(scale, node[keep], val[keep])
+        scale /= k
+    adjusted = cos - settings.hub_weight * 0.5 * (scale[left] + scale[right])
+    return ScoredPairs(pairs, dup_j, cos, adjusted)
+
+
+def select_edges(
+    scored: ScoredPairs, is_new: np.ndarray, settings: DedupSettings
+) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+    """Duplicate pairs and story edges (weight = adjusted score) that involve a new article."""
+    p = scored.pairs
+    involved = is_new[p[:, 0]] | is_new[p[:, 1]] if len(p) else np.zeros(0, dtype=bool)
+    is_dup = involved & (scored.dup_jaccard >= settings.dup_threshold)
+    is_edge = (
+        involved
+        & ~is_dup
+        & (scored.cosine >= settings.edge_threshold)
+        & (scored.adjusted >= settings.adjusted_threshold)
+    )
+    dup_pairs = {
+        (int(i), int(j)): float(v)
+        for (i, j), v in zip(p[is_dup].tolist(), scored.dup_jaccard[is_dup], strict=True)
+    }
+    edges = {pair: 1.0 for pair in dup_pairs}
+    for (i, j), c, a in zip(
+        p[is_edge].tolist(), scored.cosine[is_edge], scored.adjusted[is_edge], strict=True
+    ):
+        edges[(i, j)] = float(max(a, 0.0) + settings.cosine_share * c)
+    return dup_pairs, edges
+
+
+def _founding_key(d: _Item) -> tuple:
+    ts = d.published.timestamp() if d.published is not None else float("inf")
+    return (ts, d.id)
+
+
+def _features_tag(settings: DedupSettings) -> str:
+    return f"{FEATURES_VERSION}:{settings.dup_ngram}:{settings.lead_words}"
+
+
+__all__ = ["CODE_VERSION", "Decision", "run"]

@@ -1,0 +1,199 @@
+"""Behaviour a reader of the merged feed would notice: copies collapse, the same event from
+several outlets becomes one story, unrelated news stays apart, later runs join earlier stories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dedup import DedupSettings, Doc, KnownDoc, assign_stories, cluster
+from dedup.evaluate import evaluate_stories, render_story_report, score_clusters
+
+T0 = datetime(2026, 8, 13, 9, tzinfo=UTC)
+FIXTURE = Path(__file__).parent / "fixtures" / "stories" / "neus_sample.jsonl"
+
+QUAKE_TEXT = (
+    "A magnitude 7.1 earthquake struck off the coast of Miyazaki in southern Japan on Thursday, "
+    "the Japan Meteorological Agency said, issuing a tsunami advisory for the Kyushu coast. "
+    "Residents were told to stay away from beaches while officials checked the Sendai nuclear "
+    "plant, which reported no abnormalities. Trains on the Kyushu shinkansen line were halted."
+)
+QUAKE = Doc(
+    "bbc1",
+    "BBC",
+    "Japan earthquake: 7.1 quake off Miyazaki triggers tsunami advisory",
+    QUAKE_TEXT,
+    T0,
+)
+QUAKE_EDITED = Doc(
+    "bbc2",
+    "BBC",
+    "Magnitude 7.1 earthquake hits southern Japan",
+    QUAKE_TEXT,
+    T0 + timedelta(hours=1),
+)
+QUAKE_AA = Doc(
+    "aa1",
+    "AA",
+    "Tsunami advisory issued after 7.1 magnitude quake hits Japan's Kyushu",
+    "A 7.1 magnitude earthquake hit Miyazaki prefecture on Japan's Kyushu island, prompting a "
+    "tsunami advisory, according to the Japan Meteorological Agency. The Sendai nuclear plant "
+    "showed no abnormalities, its operator said.",
+    T0 + timedelta(hours=2),
+)
+STOCKS = Doc(
+    "scmp1",
+    "SCMP",
+    "Hang Seng slides as Hong Kong tech stocks retreat",
+    "Hong Kong stocks fell on Thursday, with the Hang Seng Index down 2.1 per cent as Alibaba "
+    "and Tencent led losses among technology shares ahead of US inflation data.",
+    T0,
+)
+ELECTION = Doc(
+    "alj1",
+    "Al Jazeera",
+    "Kenya opposition rejects presidential election result",
+    "Kenya's opposition coalition rejected the outcome of the presidential vote announced by the "
+    "electoral commission in Nairobi, and said it would challenge it in the Supreme Court.",
+    T0,
+)
+
+
+def by_id(assignment):
+    return {m.article_id: m for m in assignment.memberships}
+
+
+def test_same_event_from_two_outlets_is_one_story_and_unrelated_news_stays_apart():
+    groups = cluster([QUAKE, QUAKE_AA, STOCKS, ELECTION])
+    assert ["aa1", "bbc1"] in groups
+    assert ["scmp1"] in groups and ["alj1"] in groups
+
+
+def test_edited_headline_is_a_duplicate_with_evidence():
+    a = by_id(assign_stories([QUAKE, QUAKE_EDITED, STOCKS], []))
+    assert a["bbc2"].story_id == a["bbc1"].story_id == "st_bbc1"
+    assert a["bbc2"].duplicate_of == "bbc1"
+    assert a["bbc2"].jaccard >= DedupSettings().dup_threshold
+    ev = a["bbc2"].evidence
+    assert ev["reason"] == "duplicate" and ev["code_version"] and "dup_threshold" in ev
+    founder = a["bbc1"]
+    assert founder.matched_article_id is None and founder.evidence["reason"] == "founder"
+
+
+def test_story_membership_records_match_score_and_thresholds():
+    a = by_id(assign_stories([QUAKE, QUAKE_AA], []))
+    m = a["aa1"]
+    assert m.matched_article_id == "bbc1" and m.duplicate_of is None
+    assert m.score >= m.evidence["edge_threshold"]
+    assert 0.0 <= m.jaccard <= 1.0
+
+
+def _known_from(assignment, docs):
+    sid = {m.article_id: m.story_id for m in assignment.memberships}
+    return [
+        KnownDoc(
+            d.id,
+            d.outlet,
+            d.title,
+            d.text,
+            d.published,
+            story_id=sid[d.id],
+            signature=assignment.signatures[d.id],
+        )
+        for d in docs
+    ]
+
+
+def test_second_run_joins_a_story_made_by_the_first():
+    first = assign_stories([QUAKE, STOCKS], [], now=T0)
+    known = _known_from(first, [QUAKE, STOCKS])
+    second = assign_stories([QUAKE_AA, ELECTION], known, now=T0 + timedelta(hours=3))
+    got = by_id(second)
+    assert got["aa1"].story_id == "st_bbc1" and got["aa1"].matched_article_id == "bbc1"
+    assert got["alj1"].story_id == "st_alj1"
+    assert second.changed_story_ids == {"st_bbc1", "st_alj1"}
+    assert set(second.signatures) == {"aa1", "alj1"}  # only new docs need persisting
+
+
+def test_story_older_than_window_takes_no_members():
+    first = assign_stories([QUAKE], [], now=T0)
+    known = _known_from(first, [QUAKE])
+    late = Doc(QUAKE_AA.id, "AA", QUAKE_AA.title, QUAKE_AA.text, T0 + timedelta(days=10))
+    second = assign_stories(
+        [late], known, DedupSettings(window_days=3), now=T0 + timedelta(days=10)
+    )
+    assert by_id(second)["aa1"].story_id == "st_aa1"
+
+
+def test_far_apart_articles_are_not_one_story():
+    late = Doc(QUAKE_AA.id, "AA", QUAKE_AA.title, QUAKE_AA.text, T0 + timedelta(days=30))
+    assert ["aa1"] in cluster([QUAKE, late])
+
+
+def test_deterministic_and_order_independent():
+    docs = [QUAKE, QUAKE_EDITED, QUAKE_AA, STOCKS, ELECTION]
+    a, b = assign_stories(docs, []), assign_stories(list(reversed(docs)), [])
+    assert a.memberships == b.memberships and a.signatures == b.signatures
+
+
+def test_one_bridging_roundup_does_not_chain_two_stories():
+    bridge = Doc(
+        "x1",
+        "SCMP",
+        "Asia briefing: what you need to know this morning",
+        "A 7.1 magnitude earthquake hit Miyazaki in Japan, prompting a tsunami advisory. "
+        "In markets, the Hang Seng Index fell as Alibaba and Tencent shares slid. "
+        "Elsewhere, Singapore unveiled a new housing plan and Thailand's parliament met to "
+        "debate the budget, while monsoon rains flooded parts of northern Vietnam.",
+        T0,
+    )
+    stocks_aa = Doc(
+        "aa2",
+        "AA",
+        "Hong Kong stocks fall as tech shares retreat",
+        "Hong Kong's Hang Seng Index lost 2.1 percent on Thursday as technology shares "
+        "including Alibaba and Tencent fell ahead of US inflation figures.",
+        T0,
+    )
+    groups = cluster([QUAKE, QUAKE_AA, STOCKS, stocks_aa, bridge])
+    assert not any({"bbc1", "scmp1"} <= set(g) for g in groups)
+
+
+def test_settings_from_mapping_names_unknown_key():
+    s = DedupSettings.from_mapping(
+        {"dup_threshold": 0.8, "window_days": 5, "index": {"type": "dict"}}
+    )
+    assert s.dup_threshold == 0.8 and s.window_days == 5.0
+    with pytest.raises(ValueError, match="dup_treshold"):
+        DedupSettings.from_mapping({"dup_treshold": 0.8})
+    with pytest.raises(ValueError, match="edge_threshold"):
+        DedupSettings.from_mapping({"edge_threshold": 2})
+
+
+def test_scores_are_standard_pairwise_and_bcubed():
+    gold = {"a": "1", "b": "1", "c": "2", "d": "2"}
+    perfect = score_clusters([["a", "b"], ["c", "d"]], gold)
+    assert perfect["pairwise_f1"] == 1.0 and perfect["bcubed_f1"] == 1.0
+    merged = score_clusters([["a", "b", "c", "d"]], gold)
+    assert merged["pairwise_precision"] == pytest.approx(2 / 6)
+    assert merged["bcubed_recall"] == 1.0 and merged["bcubed_precision"] == 0.5
+
+
+def test_evaluate_real_sample_beats_nothing_and_reports_baseline():
+    result = evaluate_stories(FIXTURE)
+    for key in (
+        "pairwise_precision",
+        "pairwise_recall",
+        "pairwise_f1",
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f1",
+        "n_articles",
+        "n_stories",
+    ):
+        assert key in result and key in result["baseline"]
+    assert result["n_articles"] == 39
+    assert result["bcubed_f1"] > 0.8
+    assert "baseline" in render_story_report(result)
