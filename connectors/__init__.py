@@ -18,8 +18,10 @@ import httpx
 from connectors.extract import MIN_TEXT_CHARS, extract_text
 from connectors.feeds import FeedError, feed_articles
 from connectors.fetch import Fetcher, FetchError
+from connectors.netguard import Resolver
 from connectors.outlets import Quirks, quirks_for
-from connectors.urls import canonical_url, page_url_problem
+from connectors.sanitize import clean_page_text
+from connectors.urls import canonical_url, feed_url_problem, page_url_problem
 from newsmerge.config import OutletConfig
 from newsmerge.models import Article
 
@@ -92,7 +94,11 @@ def _poll_feed(
 
     try:
         resp = fetcher.get(
-            feed_url, etag=state.etag, last_modified=state.last_modified, accept=FEED_ACCEPT
+            feed_url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            accept=FEED_ACCEPT,
+            check_url=lambda u: feed_url_problem(u, outlet, feed_url),
         )
     except FetchError as exc:
         return failed(str(exc), exc.status)
@@ -148,7 +154,7 @@ def _with_page(
         return fallback("page fetch returned no body")
     text = extract_text(resp.content, article.url)
     if text:
-        text = quirks.clean_text(_without_headline(text, article.title)).strip()
+        text = clean_page_text(quirks.clean_text(_without_headline(text, article.title)))
     if not text or len(text) < MIN_TEXT_CHARS:
         return fallback("page text extraction found too little text")
     return replace(article, text=text, text_source="page"), None
@@ -160,12 +166,17 @@ def fetch_outlet(
     *,
     transport: httpx.BaseTransport | None = None,
     skip_pages: Collection[str] = (),
+    resolver: Resolver | None = None,
 ) -> OutletResult:
     """Poll every feed of `outlet` and, where allowed, fetch and extract each article's page.
 
     `feed_state` gives the remembered ETag/Last-Modified per feed URL; `skip_pages` holds
     canonical URLs whose page text is already stored (their articles carry the summary).
     An article found in several of the outlet's feeds is returned once.
+
+    Without `transport` every connection is vetted and pinned to a public address (resolved
+    with `resolver`, default DNS); with one (replay, tests), `resolver`, when given, pre-checks
+    the original host of every request and redirect hop (see connectors.netguard).
     """
     quirks = quirks_for(outlet.module)
     feed_state = feed_state or {}
@@ -174,7 +185,7 @@ def fetch_outlet(
     feeds: list[FeedResult] = []
     articles: dict[str, Article] = {}
     errors: list[ItemError] = []
-    with Fetcher(outlet.polling, transport=transport) as fetcher:
+    with Fetcher(outlet.polling, transport=transport, resolver=resolver) as fetcher:
         for feed_url in outlet.feeds:
             state = feed_state.get(feed_url) or FeedState()
             result, found = _poll_feed(fetcher, outlet, feed_url, state, quirks, fetched)

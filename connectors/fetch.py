@@ -3,6 +3,11 @@
 Outlets are third parties: we identify ourselves, back off when they struggle, honour
 Retry-After, ask "has it changed?" before downloading a feed again, and never let a large or
 decompression-bomb response take the process's memory with it.
+
+Nor do we let a URL from the internet reach our own network: by default every request goes
+through `netguard.GuardedTransport`, which connects only to vetted public addresses (every
+redirect hop included). A caller that supplies its own transport (replay, tests) passes a
+`resolver` to have each hop's original URL vetted before it is sent (see connectors.netguard).
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from connectors.netguard import (
+    AddressRefused,
+    GuardedTransport,
+    Resolver,
+    system_resolver,
+    url_address_problem,
+)
 from newsmerge.config import PollingConfig
 
 log = logging.getLogger("newsmerge.connectors")
@@ -99,6 +111,11 @@ class _Decoder:
         except zlib.error as exc:
             raise FetchError(f"corrupt compressed body: {exc}") from None
 
+    def finish(self) -> None:
+        """Raise if the compressed stream stopped before its end (garbage or a cut-off body)."""
+        if self._z is not None and not self._z.eof:
+            raise FetchError("corrupt compressed body: the stream ends before its end marker")
+
 
 class Fetcher:
     """GET with timeouts, bounded retries, conditional requests, size cap and redirect limit."""
@@ -111,10 +128,19 @@ class Fetcher:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = USER_AGENT,
         max_redirects: int = MAX_REDIRECTS,
+        resolver: Resolver | None = None,
     ) -> None:
+        """`transport` None: the real network through `GuardedTransport(resolver or DNS)`, which
+        vets and pins every connection. A supplied `transport` (replay, tests) routes requests
+        itself; then `resolver`, when given, pre-checks the original host of every hop."""
         self.polling = polling or PollingConfig()
         self.sleep = sleep
         self.max_redirects = max_redirects
+        self._precheck: Resolver | None = None
+        if transport is None:
+            transport = GuardedTransport(resolver or system_resolver)
+        else:
+            self._precheck = resolver
         p = self.polling
         self._client = httpx.Client(
             transport=transport,
@@ -182,11 +208,18 @@ class Fetcher:
     ) -> FetchResponse:
         current = url
         for _ in range(self.max_redirects + 1):
+            scheme = current.split(":", 1)[0].lower() if ":" in current else ""
+            if scheme not in ("http", "https"):  # file:, ftp:, gopher:, javascript: ...
+                raise FetchError(f"refused {current}: scheme {scheme or '(none)'!r} is not http(s)")
             if check_url and (problem := check_url(current)):
                 raise FetchError(f"refused {current}: {problem}")
             try:
+                if self._precheck and (problem := url_address_problem(current, self._precheck)):
+                    raise FetchError(f"refused {current}: {problem}")
                 request = self._client.build_request("GET", current, headers=headers)
                 response = self._client.send(request, stream=True)
+            except AddressRefused as exc:  # before TransportError: never worth a retry
+                raise FetchError(f"refused {current}: {exc}") from None
             except httpx.TimeoutException as exc:
                 raise _Retryable(f"timed out ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
@@ -242,6 +275,7 @@ class Fetcher:
             raise _Retryable(f"timed out reading body ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise _Retryable(f"transport error reading body: {exc}") from None
+        decoder.finish()
         return b"".join(parts)
 
 

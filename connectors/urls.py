@@ -7,9 +7,9 @@ must canonicalise to the same string, and the order of the remaining parameters 
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from connectors.netguard import ip_problem, is_ip_literal
 from newsmerge.config import OutletConfig
 
 TRACKING_PARAMS = frozenset(
@@ -43,9 +43,12 @@ def is_tracking_param(name: str, extra: frozenset[str] = frozenset()) -> bool:
 def canonical_url(url: str, extra_tracking: frozenset[str] = frozenset()) -> str:
     """Lowercase scheme and host, no fragment, no default port, no tracking, sorted query."""
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:  # "http://[::1": not a URL we can take apart; it stays what it is
+        return url
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     try:
@@ -68,20 +71,10 @@ def canonical_url(url: str, extra_tracking: frozenset[str] = frozenset()) -> str
 
 
 def _literal_ip_problem(host: str) -> str | None:
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None  # a hostname: resolving it is left to a later issue
-    if (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_unspecified
-        or ip.is_multicast
-        or ip.is_reserved
-    ):
-        return f"host {host} is a loopback/private/link-local address"
-    return None
+    if not is_ip_literal(host):
+        return None  # a hostname: its addresses are vetted when it is fetched (netguard)
+    problem = ip_problem(host)
+    return f"host {problem}" if problem else None
 
 
 def page_url_problem(url: str, outlet: OutletConfig) -> str | None:
@@ -99,4 +92,32 @@ def page_url_problem(url: str, outlet: OutletConfig) -> str | None:
         return problem
     if not outlet.allows_host(host):
         return f"host {host} is not one of {outlet.name}'s domains ({', '.join(outlet.domains)})"
+    return None
+
+
+def feed_url_problem(url: str, outlet: OutletConfig, feed_url: str) -> str | None:
+    """Why a feed request (the configured URL or a redirect from it) must not be followed.
+
+    Feed URLs come from config and are trusted; where their server redirects is not. A feed may
+    move within its own host or onto one of the outlet's domains (a CDN host in `domains`);
+    anything else (another site, a bare IP, file:) is refused, so the feed fails loudly with
+    the redirect named in its error instead of quietly reading someone else's content.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        feed_host = (urlsplit(feed_url).hostname or "").rstrip(".")
+    except ValueError as exc:
+        return f"unparseable URL: {exc}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"scheme {parts.scheme or '(none)'!r} is not http(s)"
+    if not host:
+        return "URL has no host"
+    if problem := _literal_ip_problem(host):
+        return problem
+    if host != feed_host and not outlet.allows_host(host):
+        return (
+            f"feed redirected to another host {host} (allowed: the feed's own host {feed_host} "
+            f"or {outlet.name}'s domains {', '.join(outlet.domains)})"
+        )
     return None

@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, cluster_id}")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_evaluate)
+
+    from newsmerge.commands import add_export, add_serve
+
+    add_serve(sub)
+    add_export(sub)
     return p
 
 
@@ -200,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"newsmerge: error: {exc}", file=sys.stderr)
         return 2
 

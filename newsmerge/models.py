@@ -37,6 +37,8 @@ class Article:
     published: datetime | None  # timezone-aware UTC, None when the feed gave none
     fetched: datetime  # timezone-aware UTC
     feed_url: str = ""
+    # The feed's date was impossible (before 1990 or in the future): `published` is the fetch time.
+    published_clamped: bool = False
 
     @property
     def id(self) -> str:

@@ -38,6 +38,7 @@ class OutletReport:
     failed_items: int = 0
     errors: tuple[str, ...] = ()
     backing_off: int = 0  # failing feeds not tried this run (see `next_attempt`)
+    before_since: int = 0  # items left out because they were published before `since`
 
     @property
     def failed(self) -> bool:
@@ -51,6 +52,7 @@ class FetchOutcome:
     result: OutletResult
     backing_off: tuple[str, ...] = ()  # "feed_url (backing off until 2026-08-13T05:00:00+00:00)"
     attempted_at: datetime | None = None
+    before_since: int = 0
 
     @property
     def outlet(self) -> str:
@@ -99,11 +101,13 @@ def fetch(
     *,
     now: datetime | None = None,
     backoff: bool | None = None,
+    since: datetime | None = None,
 ) -> FetchOutcome:
     """Poll one outlet's due feeds (conditional GET from remembered validators) and new pages.
 
     Failing feeds back off (`backoff`), except by default in a replay: a recording is fixed,
-    so every feed in it is always due.
+    so every feed in it is always due. Items published before `since` are left out (a
+    backfill's lower bound); undated items are kept.
     """
     now = now or datetime.now(UTC)
     backoff = replay_base is None if backoff is None else backoff
@@ -130,7 +134,12 @@ def fetch(
         f"{url} (backing off until {due.isoformat(timespec='seconds')})"
         for url, due in waiting.items()
     )
-    return FetchOutcome(result, backing_off, attempted_at=now)
+    before = 0
+    if since is not None:
+        kept = tuple(a for a in result.articles if a.published is None or a.published >= since)
+        before = len(result.articles) - len(kept)
+        result = replace(result, articles=kept)
+    return FetchOutcome(result, backing_off, attempted_at=now, before_since=before)
 
 
 def store_result(outcome: FetchOutcome, store_url: str) -> OutletReport:
@@ -161,6 +170,7 @@ def store_result(outcome: FetchOutcome, store_url: str) -> OutletReport:
         failed_items=len(result.item_errors),
         errors=tuple(errors),
         backing_off=len(outcome.backing_off),
+        before_since=outcome.before_since,
     )
 
 

@@ -3,6 +3,12 @@
 Routes map a request path to a sequence of replies (the last one repeats), so "500 then 200",
 "429 with Retry-After", "stall past the read timeout" or "gzip bomb" are one line each. Every
 request is recorded so tests can assert what was sent (conditional headers, User-Agent).
+
+Body faults: `truncate` promises the whole body in Content-Length, sends only the first bytes
+and hangs up (a body cut off mid-XML); `stream` sends that many bytes chunked, generated as
+they are written and with no Content-Length (a 50 MB body costs the server no memory and the
+client must stop it while streaming); `body_delay` stalls after the headers (a read that stalls
+mid-response).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ class Reply:
     raw_gzip: bytes | None = None  # send these bytes as a gzip body as-is (bombs)
     etag: str | None = None  # answer 304 when If-None-Match matches
     last_modified: str | None = None  # answer 304 when If-Modified-Since equals it
+    truncate: int | None = None  # send only this many body bytes, then close the connection
+    stream: int | None = None  # stream this many bytes of body, repeated (chunked, lazily)
+    body_delay: float = 0.0  # stall this long after the headers, before the body
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -107,13 +116,35 @@ class FaultServer:
                     self.send_response(status)
                     for k, v in headers.items():
                         self.send_header(k, v)
-                    if status != 304:
+                    if r.stream is not None:
+                        self.send_header("Transfer-Encoding", "chunked")
+                    elif status != 304:
                         self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    if status != 304:
+                    if r.body_delay:
+                        self.wfile.flush()
+                        time.sleep(r.body_delay)
+                    if r.stream is not None:
+                        self._stream(r.stream, body or b"x")
+                    elif r.truncate is not None:
+                        self.wfile.write(body[: r.truncate])
+                        self.wfile.flush()
+                        self.close_connection = True
+                    elif status != 304:
                         self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout, size cap): that is the point
+                    self.close_connection = True  # the client gave up: that is the point
+
+            def _stream(self, total: int, pattern: bytes) -> None:
+                if len(pattern) < 65536:  # the same cycle, in pieces worth writing
+                    pattern = pattern * (65536 // len(pattern) + 1)
+                sent = 0
+                while sent < total:
+                    start = sent % len(pattern)
+                    piece = pattern[start : start + 65536][: total - sent]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    sent += len(piece)
+                self.wfile.write(b"0\r\n\r\n")
 
         server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server = server

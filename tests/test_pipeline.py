@@ -1,4 +1,4 @@
-"""The whole path: replayed captures → Prefect flow on a real server → stored credited composites."""
+"""The whole path: replayed captures → Prefect flow on a real server → credited composites."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CAPTURES, ROOT
-
 from newsmerge.config import load_config
 from newsmerge.store import Store
+from tests.conftest import CAPTURES, ROOT
 
 CAPTURE = CAPTURES / "2026-08-13"
 SEED = ROOT / "seeds" / "000_2447aca88c997dad.txt"
@@ -130,3 +129,55 @@ def test_readme_first_command_prints_a_multi_outlet_composite_and_reruns_add_not
     assert second.returncode == 0, second.stderr[-3000:]
     with Store(env["NEWSMERGE_STORE_URL"]) as store:
         assert store.counts() == counts
+
+
+def test_the_seed_story_replayed_comes_out_in_the_seeds_structure(prefect_api, tmp_path):
+    """Four outlets' articles on the seed's event → one story, credited like the seed."""
+    from flows.pipeline import news_pipeline
+
+    store_url = f"sqlite:///{tmp_path / 'davos.db'}"
+    news_pipeline(replay=str(CAPTURES / "2026-01-22-davos"), store_url=store_url)
+    with Store(store_url) as store:
+        comps = store.composites()
+    davos = [c for c in comps if {"SCMP", "AA", "BBC", "Al Jazeera"} <= set(c["outlets"])]
+    assert len(davos) == 1, [(c["headline"], c["outlets"]) for c in comps]
+    text = davos[0]["text"].rstrip("\n")
+    assert_seed_form(text)
+    lines = text.split("\n")
+    assert lines[0] == "Credited from: SCMP"
+    credits = [CREDIT.search(p).group(0) for p in lines[1:]]
+    assert [c.split(" by ")[-1].split(" to ")[-1] for c in credits] == [
+        "SCMP and AA.",
+        "BBC and Al Jazeera.",
+        "SCMP and AA.",
+        "BBC and Al Jazeera.",
+    ]
+
+
+def test_a_live_fetch_waits_for_its_outlets_concurrency_slot(prefect_api, tmp_path):
+    """Politeness: a fetch cannot start while another holds the outlet's only slot."""
+    import threading
+
+    from prefect.concurrency.sync import concurrency
+
+    from flows.pipeline import ensure_fetch_limits, fetch_outlet
+    from newsmerge.replay import serve_capture
+
+    config = load_config(store_url=f"sqlite:///{tmp_path / 'limit.db'}")
+    bbc = config.outlet("BBC")
+    name = ensure_fetch_limits(["BBC"])["BBC"]
+    assert name == "newsmerge-fetch-bbc"
+    finished = threading.Event()
+    with serve_capture(CAPTURE) as server:
+
+        def fetch() -> None:
+            fetch_outlet.fn(bbc, config.store_url, server.base_url, name)
+            finished.set()
+
+        with concurrency(name, occupy=1, timeout_seconds=30):
+            worker = threading.Thread(target=fetch)
+            worker.start()
+            # Holding the slot, the fetch must still be waiting after it could have finished.
+            assert not finished.wait(timeout=5)
+        worker.join(timeout=120)
+    assert finished.is_set()
