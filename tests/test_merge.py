@@ -350,3 +350,109 @@ def test_property_no_composite_sentence_outside_the_sources(texts):
                 normalize(sources[cr.article_id][cr.start : cr.end]) == normalize(s.text)
                 for cr in s.credits
             )
+
+
+# --- datelines, fast splitter, Markdown safety, veto refinements ------------------------------
+
+
+def test_wire_datelines_and_stray_dashes_are_left_out_of_sentences():
+    text = (
+        "KYIV, Ukraine (AA) - Russian drones struck 12 buildings overnight, officials said.\n"
+        "BEIRUT (AA) - Israeli strikes hit southern Lebanon on Monday.\n"
+        "WASHINGTON — The House voted on the bill. - A stray dash opened this one.\n"
+        "Temperatures fell to -15C in the capital on Tuesday night."
+    )
+    sents = split_sentences(text)
+    assert [s.text for s in sents] == [
+        "Russian drones struck 12 buildings overnight, officials said.",
+        "Israeli strikes hit southern Lebanon on Monday.",
+        "The House voted on the bill.",
+        "A stray dash opened this one.",
+        "Temperatures fell to -15C in the capital on Tuesday night.",
+    ]
+    for s in sents:  # still verbatim source text: the offsets start after the dateline
+        assert text[s.start : s.end] == s.text
+        assert not s.text.startswith(("-", "–", "—"))
+
+
+def test_dateline_free_composite_is_still_faithful():
+    arts = [
+        art("a", "AA", "KYIV, Ukraine (AA) - Russian drones struck 12 buildings in Kyiv today."),
+        art("b", "BBC", "Russian drones struck 12 buildings in Kyiv today, officials said."),
+    ]
+    c = compose("s", arts)
+    texts = texts_by_id(arts)
+    sents = [s for p in c.paragraphs for s in p.sentences]
+    assert sents and all("(AA)" not in s.text and "KYIV" not in s.text for s in sents)
+    for s in sents:
+        assert any(texts[cr.article_id][cr.start : cr.end] == s.text for cr in s.credits)
+
+
+def test_splitter_keeps_titles_initials_and_abbreviations_together():
+    text = (
+        "Virginia Lt. Gov. Justin Fairfax spoke at 10 a.m. He left for the U.S. Capitol. "
+        "John F. Kennedy Airport is on Nov. 3 schedules. Apple Inc. The company rose."
+    )
+    assert [s.text for s in split_sentences(text, drop_boilerplate=False)] == [
+        "Virginia Lt. Gov. Justin Fairfax spoke at 10 a.m.",
+        "He left for the U.S. Capitol.",
+        "John F. Kennedy Airport is on Nov. 3 schedules.",
+        "Apple Inc.",
+        "The company rose.",
+    ]
+
+
+def test_markdown_renders_source_text_inert():
+    evil = "<script>alert(1)</script> see [x](javascript:alert(1)) and *this* _that_."
+    arts = [
+        SourceArticle(
+            id="a",
+            outlet="SCMP",
+            title="# <b>Title</b> [y](javascript:z)",
+            text=f"# Heading-like start of a sentence about 12 drones. {evil}",
+            url="javascript:alert(1)",
+        ),
+        SourceArticle(
+            id="b",
+            outlet="AA",
+            title="# <b>Title</b> [y](javascript:z)",
+            text=f"# Heading-like start of a sentence about 12 drones. {evil}",
+            url="https://aa.com.tr/x_(1)",
+        ),
+    ]
+    md = render_markdown(compose("s", arts), {a.id: a.url for a in arts})
+    assert "<script" not in md and "<b>" not in md and "&lt;script&gt;" in md
+    assert "](javascript:" not in md and "[x]" not in md and "[y]" not in md
+    assert "\\*this\\*" in md and "\\_that\\_" in md
+    lines = md.splitlines()
+    assert lines[0].startswith("# \\#") and all(not ln.startswith("#") for ln in lines[1:])
+    assert "[AA](https://aa.com.tr/x_%281%29)" in md  # a safe link survives, encoded
+    assert "[SCMP](" not in md  # a javascript: url is no link at all
+
+
+def test_relative_days_and_name_spellings_do_not_veto():
+    assert (
+        conflict(
+            features("Ontario Premier Ernie Eves appointed a judge on Tuesday."),
+            features("Ontario Premier Ernie Eves appointed a judge yesterday."),
+        )
+        is None
+    )
+    assert (
+        conflict(
+            features("Fires in Spain's Extremadura region forced hundreds to leave."),
+            features("Fires in Spain's Extramadura region forced hundreds to leave."),
+        )
+        is None
+    )
+    # never merged: different numbers, weekday vs month, different people
+    assert conflict(features("296 people were killed."), features("300 people were killed.")) == (
+        "numbers"
+    )
+
+
+def test_scores_are_deterministic_and_independent_of_other_stories():
+    a = ["Russian strikes killed 12 people in Kharkiv.", "Strikes killed 12 in Kharkiv."]
+    s1 = similarity(a)
+    similarity(["Something else entirely about markets and prices today."] * 5)
+    assert (similarity(a) == s1).all()

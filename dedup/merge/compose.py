@@ -29,10 +29,10 @@ import numpy as np
 
 from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
 
-from .align import REDUNDANCY_THRESHOLD, THRESHOLD, conflict, features, similarity
+from .align import CREDIT_COVER, CREDIT_THRESHOLD, REDUNDANCY_THRESHOLD, conflict, features, lexical
 from .sentences import Sentence, split_sentences
 
-VERSION = "merge-1.0"
+VERSION = "merge-1.1"
 MAX_PARAGRAPH_SENTENCES = 4
 _WS = re.compile(r"\s+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,7 +73,8 @@ def compose(
     story_id: str,
     articles: Sequence[SourceArticle],
     *,
-    threshold: float = THRESHOLD,
+    threshold: float = CREDIT_THRESHOLD,
+    cover: float = CREDIT_COVER,
     redundancy: float = REDUNDANCY_THRESHOLD,
     min_outlets: int | None = None,
     max_paragraph_sentences: int = MAX_PARAGRAPH_SENTENCES,
@@ -97,16 +98,29 @@ def compose(
 
     n = len(units)
     texts = [u.sent.text for u in units]
-    sim = similarity(texts)
-    feats = [features(t) for t in texts]
+    lx = lexical(texts)
+    sim = lx.score()
+    # a credit's evidence must carry the fact's core: both sentences' IDF-weighted content
+    # words mostly shared (asymmetric cover, the weaker direction)
+    core = np.minimum(lx.cover, lx.cover.T) >= cover
+    feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
+
+    def feat(i: int):
+        f = feats.get(i)
+        if f is None:
+            f = feats[i] = features(texts[i])
+        return f
+
     art_of = np.array([u.article for u in units])
     outlet_of = [arts[u.article].outlet for u in units]
 
     # Alignment: pairs from different articles above the threshold that nothing vetoes.
-    cand = np.argwhere(np.triu(sim >= threshold, k=1) & (art_of[:, None] != art_of[None, :]))
+    cand = np.argwhere(
+        np.triu((sim >= threshold) & core, k=1) & (art_of[:, None] != art_of[None, :])
+    )
     adj: list[dict[int, float]] = [{} for _ in range(n)]
     for i, j in cand.tolist():
-        if conflict(feats[i], feats[j]) is None:
+        if conflict(feat(i), feat(j)) is None:
             adj[i][j] = adj[j][i] = float(sim[i, j])
 
     support = [{outlet_of[i]} | {outlet_of[j] for j in adj[i]} for i in range(n)]
@@ -147,7 +161,7 @@ def compose(
         if used[i]:
             continue
         if chosen and any(
-            sim[i, c] >= redundancy and conflict(feats[i], feats[c]) is None for c in chosen
+            sim[i, c] >= redundancy and conflict(feat(i), feat(c)) is None for c in chosen
         ):
             used[i] = True
             continue

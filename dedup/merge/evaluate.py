@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from . import article_from_dict, compose
-from .align import THRESHOLD, _disagree, conflict, features, pair_scores
+from .align import THRESHOLD, conflict, features, pair_scores
+from .align import _disagree as _aligner_disagree
 from .compose import SourceArticle
 from .sentences import normalize, split_sentences
 
@@ -171,9 +172,15 @@ def _numbers(text: str) -> frozenset[str]:
     return frozenset(n.replace(",", "").rstrip(".") for n in _NUM.findall(text))
 
 
+def _numbers_clash(a: frozenset[str], b: frozenset[str]) -> bool:
+    """The checker's own number test (not the aligner's): each side has a number the other
+    lacks."""
+    return bool(a - b) and bool(b - a)
+
+
 def check_score(a: str, b: str) -> float:
     """The checker's similarity: Dice of content words (0 when numbers disagree)."""
-    if _disagree(_numbers(a), _numbers(b)):
+    if _numbers_clash(_numbers(a), _numbers(b)):
         return 0.0
     ca, cb = _content(a), _content(b)
     if not ca or not cb:
@@ -373,7 +380,7 @@ def _scores(pairs: Sequence[tuple[int, str, str]]) -> tuple[np.ndarray, np.ndarr
     for k, (_, a, b) in enumerate(pairs):
         fa, fb = features(a), features(b)
         veto[k] = conflict(fa, fb) is not None
-        numdis[k] = _disagree(fa.numbers, fb.numbers)
+        numdis[k] = _aligner_disagree(fa.numbers, fb.numbers)
     return raw, veto, numdis
 
 

@@ -80,8 +80,30 @@ def render_text(c: Composite) -> str:
     return "\n".join(lines) + "\n"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+_MD_LIST_START = re.compile(r"^(\s*)(-|\d+(?=[.)]))")
+
+
 def _md_escape(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]<>#])", r"\\\1", text)
+    """Source text made inert in Markdown: every inline marker backslash-escaped, HTML as
+    entities (no raw tags or links survive), a leading list/heading marker escaped, all on one
+    line."""
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    m = _MD_LIST_START.match(text)
+    if m and m.group(2) == "-":  # "- item" would be a list
+        return m.group(1) + "\\-" + text[m.end() :]
+    if m:  # "1. one" would be an ordered list: escape the dot
+        return m.group(1) + m.group(2) + "\\" + text[m.end() :]
+    return text
+
+
+def _safe_url(url: str) -> str:
+    """Only http(s) links, with the characters that would end a Markdown link encoded."""
+    if not re.match(r"(?i)^https?://", url or ""):
+        return ""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C")
 
 
 def _outlet_article(p: Paragraph | None, outlet: str, c: Composite) -> str | None:
@@ -100,8 +122,8 @@ def render_markdown(c: Composite, urls: Mapping[str, str]) -> str:
 
     def link(outlet: str, p: Paragraph | None) -> str:
         aid = _outlet_article(p, outlet, c)
-        url = urls.get(aid, "") if aid else ""
-        return f"[{outlet}]({url})" if url else outlet
+        url = _safe_url(urls.get(aid, "")) if aid else ""
+        return f"[{_md_escape(outlet)}]({url})" if url else _md_escape(outlet)
 
     out = []
     if c.headline:
