@@ -132,7 +132,13 @@ def test_deploy_worker_and_ad_hoc_backfill_run(prefect_server, tmp_path):
     assert_stories(store_url)
 
     # The run published its artifacts: the per-outlet table and the composites…
-    found = httpx.post(f"{prefect_server}/artifacts/filter", json={}, timeout=10).json()
+    # (only this deployment's run: other tests' runs on the same server publish the same keys)
+    runs = httpx.post(f"{prefect_server}/flow_runs/filter",
+                      json={"deployments": {"id": {"any_": [backfill["id"]]}}}, timeout=10).json()
+    assert len(runs) == 1
+    found = httpx.post(f"{prefect_server}/artifacts/filter",
+                       json={"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}},
+                       timeout=10).json()
     by_key = {a["key"]: a for a in found}
     table = json.loads(by_key["outlet-fetch-results"]["data"])
     assert {row["outlet"] for row in table} == {"SCMP", "AA", "BBC", "Al Jazeera"}
