@@ -99,7 +99,9 @@ def score_clusters(predicted: Sequence[Sequence[str]], gold: dict[str, str]) -> 
 def baseline_clusters(
     docs: Sequence[Doc], threshold: float = 0.25, days: float = 3.0
 ) -> list[list[str]]:
-    """The floor: TF-IDF cosine > threshold within `days`, joined single-link."""
+    """The floor as the issue states it: word TF-IDF (sublinear tf, English stopwords, fit on
+    the set) of title and text, cosine > `threshold`, within `days` when dates exist, joined
+    single-link (connected components)."""
     vec = TfidfVectorizer(sublinear_tf=True, stop_words="english")
     x = vec.fit_transform([f"{d.title}\n{d.text}" for d in docs])
     sim = (x @ x.T).tocoo()
@@ -116,7 +118,8 @@ def baseline_clusters(
             ],
             dtype=bool,
         )
-        rows, cols = rows[ok], cols[ok] if len(ok) else (rows, cols)
+        if len(ok):
+            rows, cols = rows[ok], cols[ok]
     from scipy.sparse import coo_matrix
 
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(docs), len(docs)))

@@ -10,7 +10,7 @@ merge (their ids stay stable for the store).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def average_link(
@@ -18,12 +18,18 @@ def average_link(
     edges: Mapping[tuple[int, int], float],
     threshold: float,
     frozen: Sequence[bool],
+    pair_mean: Callable[[Sequence[int], Sequence[int]], float] | None = None,
 ) -> list[list[int]]:
     """Greedy best-first average-link agglomeration.
 
     `initial` are the starting clusters (lists of node ids); `edges[(u, v)]` the similarity of
     nodes u < v; two clusters that are both `frozen` never merge. Deterministic: ties break on
     the smaller cluster ids.
+
+    Without `pair_mean` a missing edge counts 0. With it, edges only say which clusters are
+    neighbours (LSH proposed at least one cross pair), and the merge score is
+    `pair_mean(members_c, members_d)`: the mean exact similarity over all cross pairs, so a
+    pair the LSH happened to miss is not taken for a dissimilar one.
     """
     n = len(initial)
     members: list[list[int]] = [list(c) for c in initial]
@@ -48,7 +54,10 @@ def average_link(
     def push(c: int, d: int) -> None:
         if is_frozen[c] and is_frozen[d]:
             return
-        avg = sums[c][d] / (size[c] * size[d])
+        if pair_mean is not None:
+            avg = pair_mean(members[c], members[d])
+        else:
+            avg = sums[c][d] / (size[c] * size[d])
         if avg >= threshold:
             a, b = (c, d) if c < d else (d, c)
             heapq.heappush(heap, (-avg, a, b, version[a], version[b]))

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-CODE_VERSION = "dedup-1.0"
+CODE_VERSION = "dedup-1.1"
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,10 @@ class DedupSettings:
     Duplicates: word `dup_ngram`-gram MinHash, estimated Jaccard >= `dup_threshold`.
     Stories: MinHash LSH over content-word features (bands x rows = `story_bands` x
     `story_rows`) proposes candidates; a pair is an edge when its title-weighted TF-IDF cosine is
-    >= `edge_threshold` and the articles are at most `max_gap_days` apart; clusters join by
-    average link >= `link_threshold` (average over all cross pairs, missing edges count 0),
-    which does not chain unrelated stories through one shared article.
+    >= `edge_threshold` and the articles are at most `max_gap_days` apart; edges only make two
+    clusters neighbours: they join by average link >= `link_threshold`, the mean weight over
+    *all* their cross pairs computed exactly from the TF-IDF rows (so a pair the LSH missed is
+    not taken for a dissimilar one, and one shared article does not chain two stories).
     """
 
     num_perm: int = 128
@@ -46,7 +47,7 @@ class DedupSettings:
     hub_weight: float = 1.0
     adjusted_threshold: float = 0.0  # minimum cosine above the pair's local scale
     cosine_share: float = 0.0  # edge weight = adjusted score + cosine_share * cosine
-    link_threshold: float = 0.06
+    link_threshold: float = 0.09
     same_outlet_factor: float = 0.5  # scales scores of two articles from one outlet
     max_gap_days: float = 3.0
     # incremental

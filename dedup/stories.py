@@ -115,7 +115,8 @@ def run(
                 open_[i] = False
 
     pairs = candidate_pairs(items, dup_sig, st_sig, open_, settings)
-    scored = score_pairs(items, pairs, dup_sig, tfidf_matrix(terms), settings)
+    matrix = tfidf_matrix(terms)
+    scored = score_pairs(items, pairs, dup_sig, matrix, settings)
     dup_pairs, edges = select_edges(scored, is_new, settings)
 
     # Initial clusters: each known story, each new document; duplicates are glued first.
@@ -158,7 +159,13 @@ def run(
     roots = sorted(groups)
     initial = [groups[r] for r in roots]
     frozen = [items[r].story_id is not None for r in roots]
-    clusters = average_link(initial, edges, settings.link_threshold, frozen)
+    clusters = average_link(
+        initial,
+        edges,
+        settings.link_threshold,
+        frozen,
+        _pair_mean(items, matrix, scored.scale, settings),
+    )
 
     decisions: list[Decision] = []
     for members in clusters:
@@ -259,6 +266,7 @@ class ScoredPairs:
     dup_jaccard: np.ndarray  # estimated Jaccard of the duplicate signatures
     cosine: np.ndarray  # title-weighted TF-IDF cosine (same-outlet pairs scaled down)
     adjusted: np.ndarray  # cosine minus the local similarity scale of both articles
+    scale: np.ndarray  # per article: its local similarity scale (0 when hub_k is 0)
 
 
 def score_pairs(
@@ -298,7 +306,7 @@ def score_pairs(
         np.add.at(scale, node[keep], val[keep])
         scale /= k
     adjusted = cos - settings.hub_weight * 0.5 * (scale[left] + scale[right])
-    return ScoredPairs(pairs, dup_j, cos, adjusted)
+    return ScoredPairs(pairs, dup_j, cos, adjusted, scale)
 
 
 def select_edges(
@@ -324,6 +332,26 @@ def select_edges(
     ):
         edges[(i, j)] = float(max(a, 0.0) + settings.cosine_share * c)
     return dup_pairs, edges
+
+
+def _pair_mean(items: Sequence[_Item], matrix, scale: np.ndarray, settings: DedupSettings):
+    """Mean edge weight over all cross pairs of two clusters, computed exactly from the TF-IDF
+    rows (the same weight `select_edges` gives an edge, 0 below the thresholds or beyond the
+    time gap), for the average-link merge check."""
+    ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
+    outlets = np.array([d.outlet or "" for d in items], dtype=object)
+
+    def mean(a: Sequence[int], b: Sequence[int]) -> float:
+        ia, ib = np.asarray(a), np.asarray(b)
+        cos = (matrix[ia] @ matrix[ib].T).toarray()
+        same = (outlets[ia][:, None] == outlets[ib][None, :]) & (outlets[ia][:, None] != "")
+        cos = np.where(same & (cos < 0.999), cos * settings.same_outlet_factor, cos)
+        adj = cos - settings.hub_weight * 0.5 * (scale[ia][:, None] + scale[ib][None, :])
+        w = np.maximum(adj, 0.0) + settings.cosine_share * cos
+        gap = np.abs(ts[ia][:, None] - ts[ib][None, :])
+        return float(np.where(gap > settings.max_gap_days * 86400.0, 0.0, w).mean())
+
+    return mean
 
 
 def _founding_key(d: _Item) -> tuple:

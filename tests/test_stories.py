@@ -197,3 +197,93 @@ def test_evaluate_real_sample_beats_nothing_and_reports_baseline():
     assert result["n_articles"] == 39
     assert result["bcubed_f1"] > 0.8
     assert "baseline" in render_story_report(result)
+
+
+DAVOS = Path(__file__).parent / "fixtures" / "merge" / "davos.jsonl"
+DAVOS_DAY = datetime(2026, 1, 22, tzinfo=UTC)
+# Same days, same places and people, other events: they must stay out of the golden story.
+DAVOS_OTHERS = [
+    Doc(
+        "o_greenland",
+        "AA",
+        "Trump tells Davos the US must have Greenland, threatens tariffs on Denmark",
+        "US President Donald Trump told the World Economic Forum in Davos on Wednesday that the "
+        "United States needed Greenland for its security and threatened tariffs on Denmark and "
+        "other European allies that opposed the plan. Danish Prime Minister Mette Frederiksen "
+        "said the island was not for sale.",
+        DAVOS_DAY + timedelta(hours=3),
+    ),
+    Doc(
+        "o_zaporizhzhia",
+        "BBC",
+        "Zaporizhzhia nuclear plant loses last external power line, IAEA says",
+        "The Zaporizhzhia nuclear power plant in southern Ukraine has lost its last external "
+        "power line and is running on diesel generators, the International Atomic Energy Agency "
+        "said. IAEA chief Rafael Grossi called for a local ceasefire so engineers could repair "
+        "the line, which was damaged by shelling near the Russian-occupied site.",
+        DAVOS_DAY + timedelta(hours=5),
+    ),
+    Doc(
+        "o_swap",
+        "Al Jazeera",
+        "Russia and Ukraine swap 150 prisoners of war in UAE-mediated exchange",
+        "Russia and Ukraine have exchanged 150 prisoners of war each in a swap mediated by the "
+        "United Arab Emirates, the defence ministry in Moscow said. Ukraine's coordination "
+        "headquarters said the freed soldiers included defenders of Mariupol held since 2022.",
+        DAVOS_DAY + timedelta(hours=6),
+    ),
+    Doc(
+        "o_avalanche",
+        "SCMP",
+        "Avalanche warning in Swiss Alps as heavy snow cuts off resorts",
+        "Swiss authorities raised the avalanche warning to its highest level after heavy "
+        "snowfall cut road and rail links to several resorts in the canton of Graubunden, "
+        "where thousands of visitors were stranded.",
+        DAVOS_DAY + timedelta(hours=2),
+    ),
+]
+
+
+def _davos_docs() -> list[Doc]:
+    import json
+
+    from dedup.evaluate import _parse_time
+
+    docs = []
+    for line in DAVOS.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        docs.append(
+            Doc(row["id"], row["outlet"], row["title"], row["text"], _parse_time(row["published"]))
+        )
+    return docs
+
+
+def test_golden_davos_story_told_in_other_words_is_one_story():
+    """SCMP/AA (Witkoff to meet Putin) and BBC/Al Jazeera (Zelensky in Davos to meet Trump)
+    tell one event in different words: one story, with unrelated same-day news kept apart."""
+    davos = _davos_docs()
+    assert {d.outlet for d in davos} == {"SCMP", "AA", "BBC", "Al Jazeera"}
+    got = by_id(assign_stories(davos + DAVOS_OTHERS, [], now=DAVOS_DAY + timedelta(days=1)))
+    stories = {got[d.id].story_id for d in davos}
+    assert len(stories) == 1, {d.outlet: got[d.id].story_id for d in davos}
+    for other in DAVOS_OTHERS:
+        assert got[other.id].story_id not in stories, other.id
+    for d in davos:
+        m = got[d.id]
+        assert m.evidence["reason"] in {"founder", "same_story", "duplicate"}
+
+
+def test_golden_davos_story_joins_across_two_runs():
+    davos = _davos_docs()
+    first_docs = [d for d in davos if d.outlet in {"SCMP", "AA"}] + DAVOS_OTHERS[:2]
+    first = assign_stories(first_docs, [], now=DAVOS_DAY + timedelta(hours=8))
+    known = _known_from(first, first_docs)
+    rest = [d for d in davos if d.outlet in {"BBC", "Al Jazeera"}] + DAVOS_OTHERS[2:]
+    second = by_id(assign_stories(rest, known, now=DAVOS_DAY + timedelta(hours=12)))
+    sid = {m.article_id: m.story_id for m in first.memberships}
+    scmp = next(d.id for d in davos if d.outlet == "SCMP")
+    for d in rest[:2]:
+        assert second[d.id].story_id == sid[scmp]
+        assert second[d.id].evidence["reason"] == "same_story"
+    for d in DAVOS_OTHERS[2:]:
+        assert second[d.id].story_id != sid[scmp]
