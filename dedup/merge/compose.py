@@ -69,6 +69,65 @@ def _sorted_articles(articles: Sequence[SourceArticle]) -> list[SourceArticle]:
     return list(seen.values())
 
 
+class _Alignment:
+    """Credit-grade alignment of one story's sentences: the score matrix, the vetoes'
+    features (computed lazily) and, per sentence, the sentences of other articles it may be
+    credited with (adjacency, with scores)."""
+
+    def __init__(self, texts: list[str], art_of: np.ndarray, threshold: float, cover: float):
+        n = len(texts)
+        self.texts = texts
+        lx = lexical(texts)
+        self.sim = sim = lx.score()
+        # a credit's evidence must carry the fact's core: both sentences' IDF-weighted content
+        # words mostly shared (asymmetric cover, the weaker direction)
+        core = np.minimum(lx.cover, lx.cover.T) >= cover
+        self._feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
+        # Alignment: pairs from different articles above the threshold that nothing vetoes.
+        cand = np.argwhere(
+            np.triu((sim >= threshold) & core, k=1) & (art_of[:, None] != art_of[None, :])
+        )
+        self.adj: list[dict[int, float]] = [{} for _ in range(n)]
+        for i, j in cand.tolist():
+            if conflict(self.feat(i), self.feat(j)) is None:
+                self.adj[i][j] = self.adj[j][i] = float(sim[i, j])
+
+    def feat(self, i: int):
+        f = self._feats.get(i)
+        if f is None:
+            f = self._feats[i] = features(self.texts[i])
+        return f
+
+
+def _story_units(arts: Sequence[SourceArticle]) -> list[_Unit]:
+    units: list[_Unit] = []
+    for ai, art in enumerate(arts):
+        sents = split_sentences(art.text)
+        for s in sents:
+            units.append(_Unit(ai, s, s.index / max(len(sents), 1)))
+    return units
+
+
+def credit_links(
+    articles: Sequence[SourceArticle],
+    *,
+    threshold: float = CREDIT_THRESHOLD,
+    cover: float = CREDIT_COVER,
+) -> dict[tuple[str, int], dict[tuple[str, int], float]]:
+    """Which sentences compose() may credit with which: (article id, start offset) of a
+    sentence → {(article id, start offset) of an aligned sentence of another article: score}.
+    The merger's per-pair credit decision, for evaluation against labelled pairs."""
+    arts = _sorted_articles(articles)
+    units = _story_units(arts)
+    if not units:
+        return {}
+    al = _Alignment(
+        [u.sent.text for u in units], np.array([u.article for u in units]), threshold, cover
+    )
+    key = [(arts[u.article].id, u.sent.start) for u in units]
+    return {key[i]: {key[j]: s for j, s in al.adj[i].items()} for i in range(len(units))}
+
+
 def compose(
     story_id: str,
     articles: Sequence[SourceArticle],
@@ -81,11 +140,7 @@ def compose(
 ) -> Composite:
     """The story's credited composite (see the module docstring for how)."""
     arts = _sorted_articles(articles)
-    units: list[_Unit] = []
-    for ai, art in enumerate(arts):
-        sents = split_sentences(art.text)
-        for s in sents:
-            units.append(_Unit(ai, s, s.index / max(len(sents), 1)))
+    units = _story_units(arts)
     if not units:
         return Composite(
             story_id=story_id,
@@ -98,30 +153,10 @@ def compose(
 
     n = len(units)
     texts = [u.sent.text for u in units]
-    lx = lexical(texts)
-    sim = lx.score()
-    # a credit's evidence must carry the fact's core: both sentences' IDF-weighted content
-    # words mostly shared (asymmetric cover, the weaker direction)
-    core = np.minimum(lx.cover, lx.cover.T) >= cover
-    feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
-
-    def feat(i: int):
-        f = feats.get(i)
-        if f is None:
-            f = feats[i] = features(texts[i])
-        return f
-
     art_of = np.array([u.article for u in units])
+    al = _Alignment(texts, art_of, threshold, cover)
+    sim, adj, feat = al.sim, al.adj, al.feat
     outlet_of = [arts[u.article].outlet for u in units]
-
-    # Alignment: pairs from different articles above the threshold that nothing vetoes.
-    cand = np.argwhere(
-        np.triu((sim >= threshold) & core, k=1) & (art_of[:, None] != art_of[None, :])
-    )
-    adj: list[dict[int, float]] = [{} for _ in range(n)]
-    for i, j in cand.tolist():
-        if conflict(feat(i), feat(j)) is None:
-            adj[i][j] = adj[j][i] = float(sim[i, j])
 
     support = [{outlet_of[i]} | {outlet_of[j] for j in adj[i]} for i in range(n)]
     outlets = sorted({a.outlet for a in arts})
