@@ -77,18 +77,24 @@ def _literal_ip_problem(host: str) -> str | None:
     return f"host {problem}" if problem else None
 
 
-def page_url_problem(url: str, outlet: OutletConfig) -> str | None:
-    """Why an article page at `url` must not be fetched for `outlet`, or None if it may be."""
+def _web_host(url: str) -> tuple[str, str | None]:
+    """The URL's host, and why it is no place to fetch from at all (None when it may be)."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        host = (parts.hostname or "").rstrip(".")
     except ValueError as exc:
-        return f"unparseable URL: {exc}"
+        return "", f"unparseable URL: {exc}"
     if parts.scheme.lower() not in ("http", "https"):
-        return f"scheme {parts.scheme or '(none)'!r} is not http(s)"
+        return host, f"scheme {parts.scheme or '(none)'!r} is not http(s)"
     if not host:
-        return "URL has no host"
-    if problem := _literal_ip_problem(host):
+        return host, "URL has no host"
+    return host, _literal_ip_problem(host)
+
+
+def page_url_problem(url: str, outlet: OutletConfig) -> str | None:
+    """Why an article page at `url` must not be fetched for `outlet`, or None if it may be."""
+    host, problem = _web_host(url)
+    if problem:
         return problem
     if not outlet.allows_host(host):
         return f"host {host} is not one of {outlet.name}'s domains ({', '.join(outlet.domains)})"
@@ -103,18 +109,10 @@ def feed_url_problem(url: str, outlet: OutletConfig, feed_url: str) -> str | Non
     anything else (another site, a bare IP, file:) is refused, so the feed fails loudly with
     the redirect named in its error instead of quietly reading someone else's content.
     """
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        feed_host = (urlsplit(feed_url).hostname or "").rstrip(".")
-    except ValueError as exc:
-        return f"unparseable URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"scheme {parts.scheme or '(none)'!r} is not http(s)"
-    if not host:
-        return "URL has no host"
-    if problem := _literal_ip_problem(host):
+    host, problem = _web_host(url)
+    if problem:
         return problem
+    feed_host = (urlsplit(feed_url).hostname or "").rstrip(".")
     if host != feed_host and not outlet.allows_host(host):
         return (
             f"feed redirected to another host {host} (allowed: the feed's own host {feed_host} "
