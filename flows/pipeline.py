@@ -306,7 +306,7 @@ def news_pipeline(
     if reports and all(r.failed for r in reports):
         _publish(rows, [], config.store_url)
         first_errors = "; ".join(e for r in reports for e in r.errors[:1])
-        raise RuntimeError("every outlet failed: " + first_errors)
+        raise pipeline.AllOutletsFailed("every outlet failed: " + first_errors)
     stories = detect_stories(config.store_url, settings)
     dirty = pipeline.dirty_stories(config.store_url)
     chunks = [dirty[i : i + COMPOSITES_PER_TASK] for i in range(0, len(dirty), COMPOSITES_PER_TASK)]

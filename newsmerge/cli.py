@@ -44,12 +44,23 @@ def _table(rows: list[list], header: list[str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     _prefect_env(args.verbose)
     from flows.pipeline import news_pipeline
+    from newsmerge.pipeline import AllOutletsFailed
     from newsmerge.store import Store
 
     outlets = [o.strip() for o in args.outlets.split(",")] if args.outlets else None
-    summary = news_pipeline(
-        outlets=outlets, replay=args.replay, store_url=args.store, config_path=args.config
-    )
+    try:
+        summary = news_pipeline(
+            outlets=outlets, replay=args.replay, store_url=args.store, config_path=args.config
+        )
+    except AllOutletsFailed as exc:
+        print(f"newsmerge: {exc}", file=sys.stderr)
+        if not args.replay:
+            print(
+                "newsmerge: no outlet could be reached; to run offline from the recordings: "
+                "newsmerge run --replay seeds/captures/2026-08-13",
+                file=sys.stderr,
+            )
+        return 1
     rows = [
         [
             r.outlet,
@@ -64,6 +75,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     print(_table(rows, ["outlet", "seen", "new", "updated", "unchanged", "304", "failed"]))
     for r in summary.outlets:
+        if r.backing_off:
+            print(
+                f"  ~ {r.outlet}: {r.backing_off} failing feed(s) not tried this run, backing off"
+                " (`newsmerge status` shows the next try)"
+            )
         for err in r.errors[: args.errors]:
             print(f"  ! {r.outlet}: {err}")
         if len(r.errors) > args.errors:

@@ -24,6 +24,10 @@ from newsmerge.store import Store, StoredFeedState
 log = logging.getLogger("newsmerge.pipeline")
 
 
+class AllOutletsFailed(RuntimeError):
+    """No outlet delivered anything: the run fails (one failed outlet only warns)."""
+
+
 @dataclass(frozen=True)
 class OutletReport:
     """One outlet's poll, as the run summary and the Prefect artifact show it."""

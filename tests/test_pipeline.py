@@ -181,3 +181,21 @@ def test_a_live_fetch_waits_for_its_outlets_concurrency_slot(prefect_api, tmp_pa
             assert not finished.wait(timeout=5)
         worker.join(timeout=120)
     assert finished.is_set()
+
+
+def test_cli_says_clearly_when_no_outlet_delivered(prefect_api, tmp_path, capsys):
+    from newsmerge.cli import main
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(
+        '[[outlets]]\nname = "Nowhere News"\n'
+        'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
+        'domains = ["nowhere-news.example"]\n',
+        encoding="utf-8",
+    )
+    store = f"sqlite:///{tmp_path / 'x.db'}"
+    argv = ["run", "--replay", str(CAPTURE), "--config", str(config), "--store", store]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "newsmerge: every outlet failed: https://feeds.nowhere-news.example/world.xml" in err
+    assert "Traceback" not in err
