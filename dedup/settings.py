@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-CODE_VERSION = "dedup-1.1"
+CODE_VERSION = "dedup-1.2"
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class DedupSettings:
     >= `edge_threshold` and the articles are at most `max_gap_days` apart; edges only make two
     clusters neighbours: they join by average link >= `link_threshold`, the mean weight over
     *all* their cross pairs computed exactly from the TF-IDF rows (so a pair the LSH missed is
-    not taken for a dissimilar one, and one shared article does not chain two stories).
+    not taken for a wholly dissimilar one, and one shared article does not chain two stories);
+    a pair the LSH did not propose counts `missed_pair_factor` of its weight.
     """
 
     num_perm: int = 128
@@ -47,7 +48,8 @@ class DedupSettings:
     hub_weight: float = 1.0
     adjusted_threshold: float = 0.0  # minimum cosine above the pair's local scale
     cosine_share: float = 0.0  # edge weight = adjusted score + cosine_share * cosine
-    link_threshold: float = 0.09
+    link_threshold: float = 0.075
+    missed_pair_factor: float = 0.3  # weight share of a pair the LSH did not propose
     same_outlet_factor: float = 0.5  # scales scores of two articles from one outlet
     max_gap_days: float = 3.0
     # incremental
@@ -59,7 +61,12 @@ class DedupSettings:
     def __post_init__(self) -> None:
         if self.story_bands * self.story_rows > self.num_perm:
             raise ValueError("story_bands * story_rows must be <= num_perm")
-        for name in ("dup_threshold", "edge_threshold", "same_outlet_factor"):
+        for name in (
+            "dup_threshold",
+            "edge_threshold",
+            "same_outlet_factor",
+            "missed_pair_factor",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
@@ -98,6 +105,7 @@ class DedupSettings:
             "dup_threshold": self.dup_threshold,
             "edge_threshold": self.edge_threshold,
             "link_threshold": self.link_threshold,
+            "missed_pair_factor": self.missed_pair_factor,
             "adjusted_threshold": self.adjusted_threshold,
             "hub_k": self.hub_k,
             "max_gap_days": self.max_gap_days,

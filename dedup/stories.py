@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from scipy import sparse
 
 from dedup.features import DocTerms, doc_terms, tfidf_matrix
 from dedup.index import SignatureIndex
@@ -164,7 +165,7 @@ def run(
         edges,
         settings.link_threshold,
         frozen,
-        _pair_mean(items, matrix, scored.scale, settings),
+        _pair_mean(items, matrix, scored, settings),
     )
 
     decisions: list[Decision] = []
@@ -334,12 +335,21 @@ def select_edges(
     return dup_pairs, edges
 
 
-def _pair_mean(items: Sequence[_Item], matrix, scale: np.ndarray, settings: DedupSettings):
+def _pair_mean(items: Sequence[_Item], matrix, scored: ScoredPairs, settings: DedupSettings):
     """Mean edge weight over all cross pairs of two clusters, computed exactly from the TF-IDF
     rows (the same weight `select_edges` gives an edge, 0 below the thresholds or beyond the
-    time gap), for the average-link merge check."""
+    time gap), for the average-link merge check. A pair the LSH did not propose counts only
+    `missed_pair_factor` of its weight: too few shared features to be proposed is evidence
+    against, though not proof, that the two tell different events."""
     ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
     outlets = np.array([d.outlet or "" for d in items], dtype=object)
+    scale = scored.scale
+    n = len(items)
+    p = scored.pairs
+    proposed = sparse.csr_matrix(
+        (np.ones(2 * len(p), dtype=bool), (np.r_[p[:, 0], p[:, 1]], np.r_[p[:, 1], p[:, 0]])),
+        shape=(n, n),
+    )
 
     def mean(a: Sequence[int], b: Sequence[int]) -> float:
         ia, ib = np.asarray(a), np.asarray(b)
@@ -348,6 +358,9 @@ def _pair_mean(items: Sequence[_Item], matrix, scale: np.ndarray, settings: Dedu
         cos = np.where(same & (cos < 0.999), cos * settings.same_outlet_factor, cos)
         adj = cos - settings.hub_weight * 0.5 * (scale[ia][:, None] + scale[ib][None, :])
         w = np.maximum(adj, 0.0) + settings.cosine_share * cos
+        if settings.missed_pair_factor < 1.0:
+            hit = proposed[ia][:, ib].toarray()
+            w = np.where(hit, w, settings.missed_pair_factor * w)
         gap = np.abs(ts[ia][:, None] - ts[ib][None, :])
         return float(np.where(gap > settings.max_gap_days * 86400.0, 0.0, w).mean())
 
