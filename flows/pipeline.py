@@ -119,7 +119,7 @@ def detect_stories(store_url: str, settings) -> pipeline.StoriesReport:
     timeout_seconds=1800,
 )
 def build_composites(store_url: str, story_ids: list[str]) -> list[str]:
-    return [sid for sid in story_ids if pipeline.build_composite(store_url, sid)]
+    return pipeline.build_composites(store_url, story_ids)
 
 
 def resolve_capture(replay: str) -> Path:
@@ -222,30 +222,6 @@ def _row(report: pipeline.OutletReport, capture: str | None) -> dict[str, Any]:
     }
 
 
-def _merge_reports(reports: list[pipeline.OutletReport]) -> pipeline.OutletReport:
-    """One report per outlet over several captures (a backfill), for the run summary."""
-    first = reports[0]
-    if len(reports) == 1:
-        return first
-    total = {
-        k: sum(getattr(r, k) for r in reports)
-        for k in (
-            "seen",
-            "new",
-            "updated",
-            "unchanged",
-            "not_modified",
-            "failed_feeds",
-            "failed_items",
-            "backing_off",
-            "before_since",
-        )
-    }
-    return pipeline.OutletReport(
-        first.outlet, **total, errors=tuple(e for r in reports for e in r.errors)
-    )
-
-
 @flow(name="news-pipeline", log_prints=True)
 def news_pipeline(
     outlets: list[str] | None = None,
@@ -297,7 +273,7 @@ def news_pipeline(
                     report = store_articles(result, config.store_url)
                 per_outlet[outlet.name].append(report)
                 rows.append(_row(report, capture))
-    reports = [_merge_reports(rs) for rs in per_outlet.values()]
+    reports = [pipeline.OutletReport.combine(rs) for rs in per_outlet.values()]
     for r in reports:
         if r.failed:
             log.warning("outlet %s failed: %s", r.outlet, "; ".join(r.errors[:3]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,17 @@ class OutletReport:
     @property
     def failed(self) -> bool:
         return self.failed_feeds > 0 and self.seen == 0 and self.not_modified == 0
+
+    @classmethod
+    def combine(cls, reports: Sequence[OutletReport]) -> OutletReport:
+        """One outlet's reports over several captures (a backfill) as one: counts add up."""
+        counts = {
+            f.name: sum(getattr(r, f.name) for r in reports)
+            for f in fields(cls)
+            if f.name not in ("outlet", "errors")
+        }
+        errors = tuple(e for r in reports for e in r.errors)
+        return cls(reports[0].outlet, **counts, errors=errors)
 
 
 @dataclass(frozen=True)
@@ -230,26 +241,32 @@ def source_articles(rows: Sequence[dict[str, Any]]) -> list[SourceArticle]:
     ]
 
 
-def build_composite(store_url: str, story_id: str) -> bool:
-    """Rebuild one story's composite from its current members; False if it has none left."""
+def build_composites(store_url: str, story_ids: Sequence[str]) -> list[str]:
+    """Rebuild these stories' composites from their current members, over one store connection.
+
+    Returns the ids built; a story with no members left is skipped.
+    """
+    built = []
     with Store(store_url) as store:
-        built_from = store.story_updated_at(story_id)
-        rows = store.story_articles(story_id)
-        if not rows or built_from is None:
-            return False
-        comp = compose(story_id, source_articles(rows))
-        store.save_composite(
-            story_id,
-            headline=comp.headline,
-            primary_outlet=comp.primary_outlet,
-            outlets=comp.outlets,
-            n_articles=len(rows),
-            text=render_text(comp),
-            data=to_json(comp),
-            version=comp.version,
-            built_from=built_from,
-        )
-    return True
+        for story_id in story_ids:
+            built_from = store.story_updated_at(story_id)
+            rows = store.story_articles(story_id)
+            if not rows or built_from is None:
+                continue
+            comp = compose(story_id, source_articles(rows))
+            store.save_composite(
+                story_id,
+                headline=comp.headline,
+                primary_outlet=comp.primary_outlet,
+                outlets=comp.outlets,
+                n_articles=len(rows),
+                text=render_text(comp),
+                data=to_json(comp),
+                version=comp.version,
+                built_from=built_from,
+            )
+            built.append(story_id)
+    return built
 
 
 def dirty_stories(store_url: str) -> list[str]:

@@ -39,8 +39,7 @@ def filled(request, tmp_path_factory) -> Iterator[str]:
         for outlet in config.outlets:
             pipeline.store_result(pipeline.fetch(outlet, url, server.base_url), url)
     pipeline.detect_stories(url, pipeline.dedup_settings(config))
-    for story_id in pipeline.dirty_stories(url):
-        pipeline.build_composite(url, story_id)
+    pipeline.build_composites(url, pipeline.dirty_stories(url))
     yield url
     if request.param == "postgres":
         import sqlalchemy as sa
@@ -164,16 +163,11 @@ def test_export_round_trips(filled, tmp_path, fmt):
 
 
 def test_export_command_writes_the_frames(filled, tmp_path):
-    """`newsmerge export` as a user runs it (registered from newsmerge.commands)."""
-    code = (
-        "import argparse, sys\n"
-        "from newsmerge.commands import add_export\n"
-        "p = argparse.ArgumentParser(); add_export(p.add_subparsers(dest='c'))\n"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-    )
+    """`newsmerge export` as a user runs it."""
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-c", code, "export", "--format", "csv", "--store", filled, str(out)],
+        [sys.executable, "-m", "newsmerge.cli", "export", "--format", "csv", "--store", filled,
+         str(out)],
         cwd=ROOT, env={**os.environ}, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
