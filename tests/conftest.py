@@ -1,7 +1,8 @@
 """Shared test fixtures: real servers on loopback, never mocks, never the internet.
 
 Prefect reads its home and settings when first imported, so this file sets them before any
-test module imports prefect: every test run gets its own PREFECT_HOME.
+test module imports prefect: every test run gets its own PREFECT_HOME (and its own embedding
+cache).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("NEWSMERGE_STORE_URL", None)
+# The embedding cache is per test run too, so a test never depends on vectors a user's earlier
+# runs left in ~/.cache (subprocesses inherit it).
+os.environ["NEWSMERGE_CACHE_DIR"] = tempfile.mkdtemp(prefix="newsmerge-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
