@@ -1,6 +1,15 @@
 """Composites per second for stories of four ~800-word articles, on one core.
 
-    python -m bench.merge [--stories 40] [--words 800] [--json]
+    python -m bench.merge [--stories 40] [--words 800] [--encoder auto|none|minilm-l6-v2]
+                          [--cold-stories 5] [--json]
+
+Two modes: lexical (no encoder) and, when the embeddings extra is installed, embedding
+(all-MiniLM-L6-v2 through dedup.embeddings). The embedding mode is measured three ways, since
+encoding dominates its cost: *cold* (an empty disk cache: every sentence is encoded, as when a
+story's articles are new; `--cold-stories` stories, the model already loaded), *warm disk* (a
+new process's view: vectors read from the SQLite cache, as when the pipeline rebuilds a story
+whose articles it has seen) and *warm memory* (the same encoder again: vectors in its
+in-process memo). The model load is timed apart.
 
 The stories are synthetic and deterministic (seeded): each of four outlets writes ~800 words
 from a shared pool of facts (reworded: words dropped, synonyms swapped, clauses reordered) and
@@ -16,10 +25,12 @@ import argparse
 import json
 import random
 import re
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from dedup.embeddings import CHOICES, CachedEncoder, load_encoder
 from dedup.merge import SourceArticle, compose, load_articles
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "merge" / "davos.jsonl"
@@ -198,18 +209,56 @@ def _rate(fn, stories) -> float:
     return len(stories) / (time.perf_counter() - t0)
 
 
+def _embedding_rates(encoder, stories, cold_n: int) -> dict:
+    """Cold, warm-disk and warm-memory composites/s of the embedding path (see the module
+    docstring), each cache in a temporary folder of its own."""
+    with tempfile.TemporaryDirectory(prefix="bench-merge-cache-") as tmp:
+        path = Path(tmp) / "embeddings.sqlite"
+        t0 = time.perf_counter()
+        inner = encoder.inner if isinstance(encoder, CachedEncoder) else encoder
+        inner.encode(["warm up the model"])
+        load_s = time.perf_counter() - t0
+        cold = CachedEncoder(inner, path)
+        cold_rate = _rate(lambda i, arts: compose(f"s{i}", arts, encoder=cold), stories[:cold_n])
+        # fill the disk cache with the rest, untimed
+        for arts in stories[cold_n:]:
+            compose("fill", arts, encoder=cold)
+        disk = CachedEncoder(inner, path)
+        disk_rate = _rate(lambda i, arts: compose(f"s{i}", arts, encoder=disk), stories)
+        memo_rate = _rate(lambda i, arts: compose(f"s{i}", arts, encoder=disk), stories)
+    return {
+        "encoder": encoder.name,
+        "model_load_s": round(load_s, 2),
+        "cold_stories": min(cold_n, len(stories)),
+        "cold_composites_per_s": round(cold_rate, 2),
+        "warm_disk_composites_per_s": round(disk_rate, 1),
+        "warm_memory_composites_per_s": round(memo_rate, 1),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.merge")
     ap.add_argument("--stories", type=int, default=40)
     ap.add_argument("--words", type=int, default=800)
+    ap.add_argument(
+        "--encoder",
+        choices=CHOICES,
+        default="auto",
+        help="embedding mode's encoder (auto: MiniLM when installed); none: lexical only",
+    )
+    ap.add_argument("--cold-stories", type=int, default=5, help="stories timed with no cache")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     stories = make_stories(args.stories, args.words)
-    compose("warmup", stories[0])
+    compose("warmup", stories[0], encoder="none")
     words = sum(len(a.text.split()) for arts in stories for a in arts) / len(stories)
     base = _rate(lambda i, arts: baseline(arts), stories)
-    rate = _rate(lambda i, arts: compose(f"s{i}", arts), stories)
-    facts = sum(len(p.sentences) for arts in stories[:10] for p in compose("x", arts).paragraphs)
+    rate = _rate(lambda i, arts: compose(f"s{i}", arts, encoder="none"), stories)
+    facts = sum(
+        len(p.sentences)
+        for arts in stories[:10]
+        for p in compose("x", arts, encoder="none").paragraphs
+    )
     result = {
         "stories": len(stories),
         "articles_per_story": 4,
@@ -220,16 +269,29 @@ def main(argv=None) -> int:
         "target_composites_per_s": 50,
         "mean_composite_sentences": round(facts / min(10, len(stories)), 1),
     }
+    encoder = load_encoder(args.encoder)
+    if encoder is not None:
+        result["embedding"] = _embedding_rates(encoder, stories, args.cold_stories)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"merge: {result['composites_per_s']} composites/s for stories of 4 articles, "
-            f"{result['words_per_story']} words per story (target >= 50); baseline exact-"
-            f"duplicate merge {result['baseline_exact_merge_per_s']}/s in the same run "
+            f"merge, lexical: {result['composites_per_s']} composites/s for stories of 4 "
+            f"articles, {result['words_per_story']} words per story (target >= 50); baseline "
+            f"exact-duplicate merge {result['baseline_exact_merge_per_s']}/s in the same run "
             f"(ratio {result['ratio_to_baseline']}); {result['mean_composite_sentences']} "
             "composite sentences per story"
         )
+        e = result.get("embedding")
+        if e:
+            print(
+                f"merge, embedding ({e['encoder']}): cold cache "
+                f"{e['cold_composites_per_s']}/s ({e['cold_stories']} stories), warm disk "
+                f"cache {e['warm_disk_composites_per_s']}/s, warm memory "
+                f"{e['warm_memory_composites_per_s']}/s; model load {e['model_load_s']} s"
+            )
+        else:
+            print("merge, embedding: no encoder (embeddings extra not installed or --encoder none)")
     return 0
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dedup.embeddings import load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
 from dedup.stories import _Item, run
 from newsmerge.models import Membership
@@ -78,11 +79,15 @@ def assign_stories(
     """Put every new article into a story: an existing one (from `known`) or a new one.
 
     `known` is the store's active window; a known article published more than
-    `settings.window_days` before `now` takes no new members. Deterministic.
+    `settings.window_days` before `now` takes no new members. Deterministic. With the
+    `embeddings` extra (and `settings.encoder` not "none") sentence embeddings join the
+    similarity; the evidence records which encoder ("none" without).
     """
     settings = settings or DedupSettings()
-    decisions, signatures = run(_items(new, known), settings, now)
+    encoder = load_encoder(settings.encoder)
+    decisions, signatures = run(_items(new, known), settings, now, encoder)
     base = settings.evidence()
+    base["encoder"] = encoder.name if encoder is not None else "none"
     memberships = []
     for d in decisions:
         evidence = dict(base)

@@ -172,6 +172,7 @@ class CachedEncoder:
 
 
 _LOADED: dict[str, Encoder | None] = {}
+_LOADING = threading.Lock()  # composites are built by concurrent tasks: load the model once
 
 
 def available() -> bool:
@@ -196,9 +197,10 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
         return None
     if choice == MINILM and not available():
         raise EncoderUnavailable(_MISSING)
-    if MINILM not in _LOADED:
-        _LOADED[MINILM] = CachedEncoder(MiniLMEncoder())
-    return _LOADED[MINILM]
+    with _LOADING:
+        if MINILM not in _LOADED:
+            _LOADED[MINILM] = CachedEncoder(MiniLMEncoder())
+        return _LOADED[MINILM]
 
 
 __all__ = [

@@ -4,7 +4,7 @@ and settings, and score it beside a TF-IDF-cosine single-link baseline computed 
 Input rows: {id, outlet, title, text, published, cluster_id}. Metrics: pairwise precision,
 recall and F1 over same-story pairs, and B-cubed precision, recall and F1 over articles.
 
-    python -m dedup.evaluate PATH [--json]
+    python -m dedup.evaluate PATH [--json] [--encoder auto|none|minilm-l6-v2]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from dedup import Doc, cluster
+from dedup.embeddings import CHOICES, load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
 
 METRIC_KEYS = (
@@ -140,11 +141,13 @@ def evaluate_stories(path: str | Path, settings: DedupSettings | None = None) ->
     base = baseline_clusters(docs)
     t2 = time.perf_counter()
     result: dict[str, Any] = score_clusters(ours, gold)
+    encoder = load_encoder(settings.encoder)
     result.update(
         n_articles=len(docs),
         n_stories=len(ours),
         seconds=round(t1 - t0, 3),
         code_version=CODE_VERSION,
+        encoder=encoder.name if encoder is not None else "none",
         path=str(path),
     )
     result["baseline"] = {
@@ -162,7 +165,8 @@ def render_story_report(result: dict[str, Any]) -> str:
     base = result["baseline"]
     lines = [
         f"Story evaluation: {result.get('path', '')}",
-        f"{result['n_articles']} articles, {result.get('gold_stories', '?')} gold stories",
+        f"{result['n_articles']} articles, {result.get('gold_stories', '?')} gold stories, "
+        f"{result.get('code_version', '?')}, encoder {result.get('encoder', '?')}",
         "",
         f"{'metric':<20}{'newsmerge':>12}{'baseline':>12}",
     ]
@@ -179,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dedup.evaluate", description=__doc__)
     parser.add_argument("path")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--encoder", choices=CHOICES, default="auto", help="sentence encoder (default: auto)"
+    )
     args = parser.parse_args(argv)
-    result = evaluate_stories(args.path)
+    result = evaluate_stories(args.path, DedupSettings(encoder=args.encoder))
     print(json.dumps(result, indent=2) if args.json else render_story_report(result))
     return 0
 

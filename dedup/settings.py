@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-CODE_VERSION = "dedup-1.2"
+from dedup.embeddings import CHOICES as ENCODER_CHOICES
+
+CODE_VERSION = "dedup-1.3"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class DedupSettings:
     *all* their cross pairs computed exactly from the TF-IDF rows (so a pair the LSH missed is
     not taken for a wholly dissimilar one, and one shared article does not chain two stories);
     a pair the LSH did not propose counts `missed_pair_factor` of its weight.
+
+    With a sentence encoder (`encoder`: "auto" uses it when the `embeddings` extra is
+    installed, "none" never), the similarity is `(1 - embedding_weight) * TF-IDF cosine +
+    embedding_weight * embedding cosine`, an edge needs the same mix of `edge_threshold` and
+    `embedding_edge`, and each article's `knn_k` exact nearest neighbours are candidates too.
     """
 
     num_perm: int = 128
@@ -46,8 +53,13 @@ class DedupSettings:
     hub_k: int = 20  # neighbours that set an article's local similarity scale (0: off)
     hub_skip: int = 3  # nearest neighbours skipped before those (likely the story itself)
     hub_weight: float = 1.0
-    adjusted_threshold: float = 0.0  # minimum cosine above the pair's local scale
+    adjusted_threshold: float = 0.0  # minimum similarity above the pair's local scale
     cosine_share: float = 0.0  # edge weight = adjusted score + cosine_share * cosine
+    # stories: sentence embeddings (the `embeddings` extra); "none" keeps the lexical scores
+    encoder: str = "auto"  # one of dedup.embeddings.CHOICES
+    embedding_weight: float = 0.5  # story similarity = (1 - w) * TF-IDF cosine + w * embedding
+    embedding_edge: float = 0.55  # embedding cosine as strong as an `edge_threshold` cosine
+    knn_k: int = 10  # exact nearest neighbours proposed as candidates beside the LSH (0: off)
     link_threshold: float = 0.075
     missed_pair_factor: float = 0.3  # weight share of a pair the LSH did not propose
     same_outlet_factor: float = 0.5  # scales scores of two articles from one outlet
@@ -66,10 +78,18 @@ class DedupSettings:
             "edge_threshold",
             "same_outlet_factor",
             "missed_pair_factor",
+            "embedding_weight",
+            "embedding_edge",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        if self.encoder not in ENCODER_CHOICES:
+            raise ValueError(
+                f"encoder must be one of {', '.join(ENCODER_CHOICES)}, got {self.encoder!r}"
+            )
+        if self.knn_k < 0 or self.hub_k < 0 or self.hub_skip < 0:
+            raise ValueError("knn_k, hub_k and hub_skip must be >= 0")
         if self.num_perm < 2 or self.dup_ngram < 1:
             raise ValueError("num_perm must be >= 2 and dup_ngram >= 1")
 
@@ -86,6 +106,9 @@ class DedupSettings:
                 if not isinstance(value, Mapping) or "type" not in value:
                     raise ValueError("dedup.index: expected a table with a 'type' key")
                 value = dict(value)
+            elif isinstance(default, str):
+                if not isinstance(value, str):
+                    raise ValueError(f"dedup.{key}: expected a string, got {value!r}")
             elif isinstance(default, bool) or isinstance(value, bool):
                 raise ValueError(f"dedup.{key}: expected a number, got {value!r}")
             elif isinstance(default, int):
@@ -108,6 +131,10 @@ class DedupSettings:
             "missed_pair_factor": self.missed_pair_factor,
             "adjusted_threshold": self.adjusted_threshold,
             "hub_k": self.hub_k,
+            "hub_skip": self.hub_skip,
+            "embedding_weight": self.embedding_weight,
+            "embedding_edge": self.embedding_edge,
+            "knn_k": self.knn_k,
             "max_gap_days": self.max_gap_days,
             "window_days": self.window_days,
             "num_perm": self.num_perm,

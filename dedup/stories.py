@@ -6,6 +6,11 @@ trigrams, so word-trigram MinHash at a high Jaccard finds it and nothing else. T
 told by another outlet shares few trigrams but many content words, names and numbers, so a
 second MinHash over those features, indexed with LSH banding tuned for low Jaccard, proposes
 candidates that a title-weighted TF-IDF cosine and a time window confirm.
+
+Where outlets tell one event in different words even content words fail; with the optional
+sentence encoder (`dedup.embeddings`) the story similarity mixes the TF-IDF cosine with the
+embedding cosine, and each article's exact nearest neighbours under that mix are proposed as
+candidates beside the LSH's (which still proposes; without the encoder it alone does).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import sparse
 
+from dedup.embeddings import Encoder
 from dedup.features import DocTerms, doc_terms, tfidf_matrix
 from dedup.index import SignatureIndex
 from dedup.linkage import average_link
@@ -69,9 +75,15 @@ def _gap_ok(a: datetime | None, b: datetime | None, days: float) -> bool:
 
 
 def run(
-    items: Sequence[_Item], settings: DedupSettings, now: datetime | None
+    items: Sequence[_Item],
+    settings: DedupSettings,
+    now: datetime | None,
+    encoder: Encoder | None = None,
 ) -> tuple[list[Decision], dict[str, bytes]]:
-    """Decide a story for every new item (story_id None) given the known ones."""
+    """Decide a story for every new item (story_id None) given the known ones.
+
+    With an `encoder`, story similarity mixes in the embedding cosine (see `Similarity`); the
+    vectors of known items come from the encoder's cache, so only new texts are encoded."""
     items = sorted(items, key=lambda d: (d.story_id is None, d.id))
     n = len(items)
     is_new = np.array([d.story_id is None for d in items], dtype=bool)
@@ -115,10 +127,15 @@ def run(
             if d.story_id is not None and d.published is not None and d.published < horizon:
                 open_[i] = False
 
-    pairs = candidate_pairs(items, dup_sig, st_sig, open_, settings)
-    matrix = tfidf_matrix(terms)
-    scored = score_pairs(items, pairs, dup_sig, matrix, settings)
-    dup_pairs, edges = select_edges(scored, is_new, settings)
+    vectors = None
+    if encoder is not None and settings.embedding_weight > 0.0:
+        # Known documents were encoded in earlier runs: their vectors come from the cache.
+        vectors = encoder.encode([embed_text(d.title, d.text) for d in items])
+    sim = Similarity(items, tfidf_matrix(terms), vectors, settings)
+    near = sim.nearest(open_, settings.knn_k) if vectors is not None else None
+    pairs = candidate_pairs(items, dup_sig, st_sig, open_, settings, near)
+    scored = score_pairs(items, pairs, dup_sig, sim, settings)
+    dup_pairs, edges = select_edges(scored, is_new, settings, sim.edge_threshold)
 
     # Initial clusters: each known story, each new document; duplicates are glued first.
     parent = list(range(n))
@@ -165,7 +182,7 @@ def run(
         edges,
         settings.link_threshold,
         frozen,
-        _pair_mean(items, matrix, scored, settings),
+        _pair_mean(items, sim, scored, settings),
     )
 
     decisions: list[Decision] = []
@@ -217,14 +234,109 @@ def run(
     return decisions, signatures
 
 
+def embed_text(title: str, text: str) -> str:
+    """What the sentence encoder reads: the title, then the start of the text (the encoder
+    truncates at 256 word pieces, so 300 words are plenty)."""
+    title = " ".join(title.split())
+    body = " ".join(text.split()[:300])
+    if title and body:
+        return f"{title}{' ' if title[-1] in '.!?:;' else '. '}{body}"
+    return title or body
+
+
+class Similarity:
+    """Story similarity of two items: `(1 - w) * TF-IDF cosine + w * embedding cosine` with
+    `w = embedding_weight` (the TF-IDF cosine alone without vectors), rounded to 1e-6 so ties
+    and thresholds do not depend on the BLAS summation order. Two articles of one outlet that
+    are not copies count `same_outlet_factor` of it (`block`; `score_pairs` for `raw`).
+
+    MiniLM cosines sit higher than TF-IDF ones (two reports of different earthquakes score
+    ~0.5), so an edge's minimum mixes like the score does (`edge_threshold`)."""
+
+    def __init__(
+        self,
+        items: Sequence[_Item],
+        matrix: sparse.csr_matrix,
+        vectors: np.ndarray | None,
+        settings: DedupSettings,
+    ) -> None:
+        self.matrix = matrix
+        self.vectors = vectors
+        self.weight = settings.embedding_weight if vectors is not None else 0.0
+        self.settings = settings
+        # An edge's bar mixes like its score: a TF-IDF cosine of `edge_threshold` and an
+        # embedding cosine of `embedding_edge` are each as strong as the other.
+        w = self.weight
+        self.edge_threshold = (1.0 - w) * settings.edge_threshold + w * settings.embedding_edge
+        self.ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
+        self.outlets = np.array([d.outlet or "" for d in items], dtype=object)
+
+    def raw(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Similarity of the pairs (left[k], right[k]), before the same-outlet factor."""
+        cos = np.asarray(self.matrix[left].multiply(self.matrix[right]).sum(axis=1)).ravel()
+        if self.vectors is not None and self.weight > 0.0:
+            emb = np.einsum("ij,ij->i", self.vectors[left], self.vectors[right], dtype=np.float64)
+            cos = (1.0 - self.weight) * cos + self.weight * emb
+        return np.round(cos, 6)
+
+    def block(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """Dense similarity of every a in `ia` to every b in `ib`, same-outlet factor applied."""
+        cos = (self.matrix[ia] @ self.matrix[ib].T).toarray()
+        if self.vectors is not None and self.weight > 0.0:
+            emb = self.vectors[ia].astype(np.float64) @ self.vectors[ib].astype(np.float64).T
+            cos = (1.0 - self.weight) * cos + self.weight * emb
+        cos = np.round(cos, 6)
+        oa, ob = self.outlets[ia][:, None], self.outlets[ib][None, :]
+        same = (oa == ob) & (oa != "")
+        return np.where(same & (cos < 0.999), cos * self.settings.same_outlet_factor, cos)
+
+    def gap_ok(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        gap = np.abs(self.ts[ia][:, None] - self.ts[ib][None, :])
+        return ~(gap > self.settings.max_gap_days * 86400.0)  # NaN (no date) passes
+
+    def nearest(
+        self, open_: np.ndarray, k: int, chunk: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each open item's `k` most similar other open items within `max_gap_days`, exactly,
+        in row chunks (memory O(chunk x n), not O(n^2)): indices (n, k), -1 where there are
+        fewer, and similarities (n, k), NaN there; best first, ties to the lower index."""
+        n = len(self.ts)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        val = np.full((n, k), np.nan)
+        live = np.flatnonzero(open_)
+        if k == 0 or len(live) < 2:
+            return idx, val
+        chunk = chunk or max(1, (1 << 21) // len(live))
+        kk = min(k, len(live) - 1)
+        for start in range(0, len(live), chunk):
+            rows = live[start : start + chunk]
+            block = self.block(rows, live)
+            block[~self.gap_ok(rows, live)] = -np.inf
+            block[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf
+            # exact top kk with ties to the lower index: partition, then sort the survivors
+            part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+            cut = np.take_along_axis(block, part, axis=1).min(axis=1, keepdims=True)
+            for r in range(len(rows)):
+                cand = np.flatnonzero(block[r] >= cut[r])
+                v = block[r, cand]
+                order = np.lexsort((cand, -v))[:kk]
+                cand, v = cand[order], v[order]
+                ok = np.isfinite(v)
+                idx[rows[r], : ok.sum()] = live[cand[ok]]
+                val[rows[r], : ok.sum()] = v[ok]
+        return idx, val
+
+
 def candidate_pairs(
     items: Sequence[_Item],
     dup_sig: np.ndarray,
     st_sig: np.ndarray,
     open_: np.ndarray,
     settings: DedupSettings,
+    near: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(i, j), i < j, proposed by either LSH index, among documents open to matching.
+    """(i, j), i < j, proposed by either LSH index, or among each other's `knn_k` exact
+    nearest neighbours (`near`), among documents open to matching.
 
     Every live document is queried, known ones too: their neighbourhoods set the local scale
     of similarity (see `score_pairs`)."""
@@ -254,6 +366,14 @@ def candidate_pairs(
             if j is not None and j > i and open_[j]:
                 left.append(i)
                 right.append(j)
+    if near is not None and settings.knn_k > 0:
+        nb = near[0][:, : settings.knn_k]
+        src = np.repeat(np.arange(len(items)), nb.shape[1])
+        dst = nb.ravel()
+        ok = dst >= 0
+        src, dst = src[ok], dst[ok]
+        left.extend(np.minimum(src, dst).tolist())
+        right.extend(np.maximum(src, dst).tolist())
     if not left:
         return np.empty((0, 2), dtype=np.int64)
     return np.unique(np.array([left, right], dtype=np.int64).T, axis=0)
@@ -271,24 +391,29 @@ class ScoredPairs:
 
 
 def score_pairs(
-    items: Sequence[_Item], pairs: np.ndarray, dup_sig: np.ndarray, matrix, settings: DedupSettings
+    items: Sequence[_Item],
+    pairs: np.ndarray,
+    dup_sig: np.ndarray,
+    sim: Similarity,
+    settings: DedupSettings,
 ) -> ScoredPairs:
     """Score candidate pairs; drop those further apart in time than `max_gap_days`.
 
     Local scaling: in a dense topic (many Covid or election stories) every article has many
-    fairly similar neighbours, in a sparse one few. Subtracting each article's mean cosine to
-    its `hub_k` nearest candidates (CSLS-style hubness correction) makes "more similar than
-    this article's usual neighbours" the criterion instead of one absolute cosine for all.
+    fairly similar neighbours, in a sparse one few. Subtracting each article's mean similarity
+    to its candidates ranked `hub_skip` to `hub_skip + hub_k` (CSLS-style hubness correction;
+    the first `hub_skip` are likely its own story; missing ranks count 0) makes "more similar
+    than this article's usual neighbours" the criterion instead of one absolute score for all.
     """
     n = len(items)
-    ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
+    ts = sim.ts
     if len(pairs):
         gap = np.abs(ts[pairs[:, 0]] - ts[pairs[:, 1]])
         ok = np.isnan(gap) | (gap <= settings.max_gap_days * 86400.0)
         pairs = pairs[ok]
     left, right = pairs[:, 0], pairs[:, 1]
     dup_j = (dup_sig[left] == dup_sig[right]).mean(axis=1) if len(pairs) else np.zeros(0)
-    cos = np.asarray(matrix[left].multiply(matrix[right]).sum(axis=1)).ravel()
+    cos = sim.raw(left, right)
     outlets = [d.outlet for d in items]
     same = np.array(
         [outlets[i] is not None and outlets[i] == outlets[j] for i, j in pairs.tolist()], dtype=bool
@@ -311,16 +436,24 @@ def score_pairs(
 
 
 def select_edges(
-    scored: ScoredPairs, is_new: np.ndarray, settings: DedupSettings
+    scored: ScoredPairs,
+    is_new: np.ndarray,
+    settings: DedupSettings,
+    edge_threshold: float | None = None,
 ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
-    """Duplicate pairs and story edges (weight = adjusted score) that involve a new article."""
+    """Duplicate pairs and story edges (weight = adjusted score) that involve a new article.
+
+    An edge needs a similarity >= `edge_threshold` (default `settings.edge_threshold`; with
+    embeddings `Similarity.edge_threshold`, the bars mixed like the scores)."""
+    if edge_threshold is None:
+        edge_threshold = settings.edge_threshold
     p = scored.pairs
     involved = is_new[p[:, 0]] | is_new[p[:, 1]] if len(p) else np.zeros(0, dtype=bool)
     is_dup = involved & (scored.dup_jaccard >= settings.dup_threshold)
     is_edge = (
         involved
         & ~is_dup
-        & (scored.cosine >= settings.edge_threshold)
+        & (scored.cosine >= edge_threshold)
         & (scored.adjusted >= settings.adjusted_threshold)
     )
     dup_pairs = {
@@ -335,34 +468,29 @@ def select_edges(
     return dup_pairs, edges
 
 
-def _pair_mean(items: Sequence[_Item], matrix, scored: ScoredPairs, settings: DedupSettings):
-    """Mean edge weight over all cross pairs of two clusters, computed exactly from the TF-IDF
-    rows (the same weight `select_edges` gives an edge, 0 below the thresholds or beyond the
-    time gap), for the average-link merge check. A pair the LSH did not propose counts only
-    `missed_pair_factor` of its weight: too few shared features to be proposed is evidence
-    against, though not proof, that the two tell different events."""
-    ts = np.array([d.published.timestamp() if d.published else np.nan for d in items])
-    outlets = np.array([d.outlet or "" for d in items], dtype=object)
+def _pair_mean(items: Sequence[_Item], sim: Similarity, scored: ScoredPairs, settings):
+    """Mean edge weight over all cross pairs of two clusters, computed exactly from the
+    similarity (the same weight `select_edges` gives an edge, 0 below the thresholds or beyond
+    the time gap), for the average-link merge check. A pair never proposed (by the LSH or as
+    exact nearest neighbours) counts only `missed_pair_factor` of its weight: too few shared
+    features to be proposed is evidence against, though not proof, that the two tell
+    different events."""
     scale = scored.scale
     n = len(items)
     p = scored.pairs
-    proposed = sparse.csr_matrix(
-        (np.ones(2 * len(p), dtype=bool), (np.r_[p[:, 0], p[:, 1]], np.r_[p[:, 1], p[:, 0]])),
-        shape=(n, n),
-    )
+    proposed = np.unique(np.r_[p[:, 0] * n + p[:, 1], p[:, 1] * n + p[:, 0]])
 
     def mean(a: Sequence[int], b: Sequence[int]) -> float:
         ia, ib = np.asarray(a), np.asarray(b)
-        cos = (matrix[ia] @ matrix[ib].T).toarray()
-        same = (outlets[ia][:, None] == outlets[ib][None, :]) & (outlets[ia][:, None] != "")
-        cos = np.where(same & (cos < 0.999), cos * settings.same_outlet_factor, cos)
+        cos = sim.block(ia, ib)
         adj = cos - settings.hub_weight * 0.5 * (scale[ia][:, None] + scale[ib][None, :])
         w = np.maximum(adj, 0.0) + settings.cosine_share * cos
         if settings.missed_pair_factor < 1.0:
-            hit = proposed[ia][:, ib].toarray()
+            keys = ia[:, None] * n + ib[None, :]
+            at = np.minimum(np.searchsorted(proposed, keys), max(len(proposed) - 1, 0))
+            hit = proposed[at] == keys if len(proposed) else np.zeros(keys.shape, dtype=bool)
             w = np.where(hit, w, settings.missed_pair_factor * w)
-        gap = np.abs(ts[ia][:, None] - ts[ib][None, :])
-        return float(np.where(gap > settings.max_gap_days * 86400.0, 0.0, w).mean())
+        return float(np.where(sim.gap_ok(ia, ib), w, 0.0).mean())
 
     return mean
 

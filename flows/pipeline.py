@@ -118,8 +118,8 @@ def detect_stories(store_url: str, settings) -> pipeline.StoriesReport:
     retry_delay_seconds=2,
     timeout_seconds=1800,
 )
-def build_composites(store_url: str, story_ids: list[str]) -> list[str]:
-    return pipeline.build_composites(store_url, story_ids)
+def build_composites(store_url: str, story_ids: list[str], encoder: str = "auto") -> list[str]:
+    return pipeline.build_composites(store_url, story_ids, encoder)
 
 
 def resolve_capture(replay: str) -> Path:
@@ -286,7 +286,9 @@ def news_pipeline(
     stories = detect_stories(config.store_url, settings)
     dirty = pipeline.dirty_stories(config.store_url)
     chunks = [dirty[i : i + COMPOSITES_PER_TASK] for i in range(0, len(dirty), COMPOSITES_PER_TASK)]
-    futures = [build_composites.submit(config.store_url, chunk) for chunk in chunks]
+    futures = [
+        build_composites.submit(config.store_url, chunk, settings.encoder) for chunk in chunks
+    ]
     built = [sid for f in futures for sid in f.result()]
     _publish(rows, built, config.store_url)
     summary = pipeline.RunSummary(

@@ -147,20 +147,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from dedup.merge import run_merge_cli
 
-    print(run_merge_cli(args.path, args.format))
+    print(run_merge_cli(args.path, args.format, args.encoder))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.what == "stories":
         from dedup.evaluate import evaluate_stories, render_story_report
+        from dedup.settings import DedupSettings
 
-        result = evaluate_stories(args.path)
+        result = evaluate_stories(args.path, DedupSettings(encoder=args.encoder))
         print(json.dumps(result, indent=2) if args.json else render_story_report(result))
     else:
         from dedup.merge.evaluate import evaluate_merge, render_merge_report
 
-        result = evaluate_merge(args.path)
+        result = evaluate_merge(args.path, encoder=args.encoder)
         print(json.dumps(result, indent=2) if args.json else render_merge_report(result))
     return 0
 
@@ -253,12 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="print the composite of one story's articles")
     merge.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, url}")
     merge.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    merge.add_argument(
+        "--encoder",
+        choices=["auto", "none", "minilm-l6-v2"],
+        default="auto",
+        help="sentence encoder for alignment; auto uses it when the embeddings extra is "
+        "installed, none keeps the lexical score",
+    )
     merge.set_defaults(func=cmd_merge)
 
     ev = sub.add_parser("evaluate", help="measure story detection or the merger on labeled data")
     ev.add_argument("what", choices=["stories", "merge"])
     ev.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, cluster_id}")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--encoder",
+        choices=["auto", "none", "minilm-l6-v2"],
+        default="auto",
+        help="sentence encoder; auto uses it when the embeddings extra is installed, none "
+        "keeps the lexical scores",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     add_serve(sub)

@@ -241,9 +241,10 @@ def source_articles(rows: Sequence[dict[str, Any]]) -> list[SourceArticle]:
     ]
 
 
-def build_composites(store_url: str, story_ids: Sequence[str]) -> list[str]:
+def build_composites(store_url: str, story_ids: Sequence[str], encoder: str = "auto") -> list[str]:
     """Rebuild these stories' composites from their current members, over one store connection.
 
+    `encoder` is the `[dedup] encoder` setting: stories and alignment use the same one.
     Returns the ids built; a story with no members left is skipped.
     """
     built = []
@@ -253,7 +254,7 @@ def build_composites(store_url: str, story_ids: Sequence[str]) -> list[str]:
             rows = store.story_articles(story_id)
             if not rows or built_from is None:
                 continue
-            comp = compose(story_id, source_articles(rows))
+            comp = compose(story_id, source_articles(rows), encoder=encoder)
             store.save_composite(
                 story_id,
                 headline=comp.headline,

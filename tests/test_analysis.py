@@ -166,9 +166,22 @@ def test_export_command_writes_the_frames(filled, tmp_path):
     """`newsmerge export` as a user runs it."""
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "newsmerge.cli", "export", "--format", "csv", "--store", filled,
-         str(out)],
-        cwd=ROOT, env={**os.environ}, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "newsmerge.cli",
+            "export",
+            "--format",
+            "csv",
+            "--store",
+            filled,
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["articles.csv", "credits.csv", "stories.csv"]

@@ -9,8 +9,16 @@ from tests.conftest import CAPTURES
 pytest.importorskip("prefect_dask", reason="needs the dask extra: pip install 'newsmerge[dask]'")
 
 CAPTURE = str(CAPTURES / "2026-08-13")
-SAME = ["story_id", "headline", "primary_outlet", "outlets", "n_articles", "first_published",
-        "last_updated", "composite"]
+SAME = [
+    "story_id",
+    "headline",
+    "primary_outlet",
+    "outlets",
+    "n_articles",
+    "first_published",
+    "last_updated",
+    "composite",
+]
 
 
 def test_dask_task_runner_gives_the_same_stories_as_the_default_runner(prefect_api, tmp_path):
@@ -24,8 +32,7 @@ def test_dask_task_runner_gives_the_same_stories_as_the_default_runner(prefect_a
 
     # A backfill over a list of captures (the same one twice: the second answers 304s), on an
     # in-process cluster so the test stays small on two cores.
-    on_dask = with_dask(processes=False, n_workers=1, threads_per_worker=2,
-                        dashboard_address=None)
+    on_dask = with_dask(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None)
     assert type(on_dask.task_runner).__name__ == "DaskTaskRunner"
     summary = on_dask(replay=[CAPTURE, CAPTURE], store_url=dask_url)
     assert summary.composites_built

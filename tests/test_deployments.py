@@ -51,15 +51,20 @@ def prefect(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess
     """`prefect ARGS…` from the clone's root, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "prefect", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A long-running process in its own session, so stopping it stops its flow runs too."""
     out = open(log, "wb")  # noqa: SIM115 - the process owns it until stop()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     proc.log_file = out  # type: ignore[attr-defined]
     return proc
 
@@ -105,12 +110,12 @@ def test_deploy_worker_and_ad_hoc_backfill_run(prefect_server, tmp_path):
     for name in ("news-pipeline/poll", "news-pipeline/backfill"):
         assert deployment(prefect_server, name)["work_pool_name"] == POOL
 
-    inspected = prefect("deployment", "inspect", "news-pipeline/poll", "--output", "json",
-                        env=env)
+    inspected = prefect("deployment", "inspect", "news-pipeline/poll", "--output", "json", env=env)
     assert inspected.returncode == 0, inspected.stderr
     assert "*/15 * * * *" in inspected.stdout and '"active": true' in inspected.stdout
-    poll, backfill = (deployment(prefect_server, f"news-pipeline/{n}")
-                      for n in ("poll", "backfill"))
+    poll, backfill = (
+        deployment(prefect_server, f"news-pipeline/{n}") for n in ("poll", "backfill")
+    )
     assert [s["schedule"]["cron"] for s in poll["schedules"]] == ["*/15 * * * *"]
     assert backfill["schedules"] == []
     props = backfill["parameter_openapi_schema"]["properties"]
@@ -118,14 +123,39 @@ def test_deploy_worker_and_ad_hoc_backfill_run(prefect_server, tmp_path):
     assert {"format": "date-time", "type": "string"} in props["since"]["anyOf"]
 
     worker_log = tmp_path / "worker.log"
-    worker = start([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-                    "--name", "test-worker"], env, worker_log)
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            POOL,
+            "--name",
+            "test-worker",
+        ],
+        env,
+        worker_log,
+    )
     try:
-        run = prefect("deployment", "run", "news-pipeline/backfill", "-p", f"replay={CAPTURE}",
-                      "-p", f"store_url={store_url}", "--watch", "--watch-timeout", "600",
-                      env=env, timeout=660)
-        assert run.returncode == 0, (run.stdout[-3000:] + run.stderr[-2000:]
-                                     + worker_log.read_text()[-4000:])
+        run = prefect(
+            "deployment",
+            "run",
+            "news-pipeline/backfill",
+            "-p",
+            f"replay={CAPTURE}",
+            "-p",
+            f"store_url={store_url}",
+            "--watch",
+            "--watch-timeout",
+            "600",
+            env=env,
+            timeout=660,
+        )
+        assert run.returncode == 0, (
+            run.stdout[-3000:] + run.stderr[-2000:] + worker_log.read_text()[-4000:]
+        )
         assert "Completed" in run.stdout
     finally:
         stop(worker, worker_log)  # the worker before the server (the fixture stops that)
@@ -133,12 +163,17 @@ def test_deploy_worker_and_ad_hoc_backfill_run(prefect_server, tmp_path):
 
     # The run published its artifacts: the per-outlet table and the composites…
     # (only this deployment's run: other tests' runs on the same server publish the same keys)
-    runs = httpx.post(f"{prefect_server}/flow_runs/filter",
-                      json={"deployments": {"id": {"any_": [backfill["id"]]}}}, timeout=10).json()
+    runs = httpx.post(
+        f"{prefect_server}/flow_runs/filter",
+        json={"deployments": {"id": {"any_": [backfill["id"]]}}},
+        timeout=10,
+    ).json()
     assert len(runs) == 1
-    found = httpx.post(f"{prefect_server}/artifacts/filter",
-                       json={"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}},
-                       timeout=10).json()
+    found = httpx.post(
+        f"{prefect_server}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}},
+        timeout=10,
+    ).json()
     by_key = {a["key"]: a for a in found}
     table = json.loads(by_key["outlet-fetch-results"]["data"])
     assert {row["outlet"] for row in table} == {"SCMP", "AA", "BBC", "Al Jazeera"}
@@ -151,16 +186,22 @@ def test_newsmerge_serve_runs_the_same_deployments(prefect_server, tmp_path):
     """`newsmerge serve` (flows.deployments.serve_deployments): no pool, no worker."""
     env = prefect_env(prefect_server, tmp_path / "home")
     config = tmp_path / "outlets.toml"  # the shipped outlets plus one whose feed is missing
-    config.write_text((ROOT / "config" / "outlets.toml").read_text(encoding="utf-8") + (
-        '\n[[outlets]]\nname = "Nowhere News"\n'
-        'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
-        'domains = ["nowhere-news.example"]\n'), encoding="utf-8")
+    config.write_text(
+        (ROOT / "config" / "outlets.toml").read_text(encoding="utf-8")
+        + (
+            '\n[[outlets]]\nname = "Nowhere News"\n'
+            'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
+            'domains = ["nowhere-news.example"]\n'
+        ),
+        encoding="utf-8",
+    )
     store_url = f"sqlite:///{tmp_path / 'served.db'}"
     log = tmp_path / "serve.log"
     names = ("news-pipeline/poll", "news-pipeline/backfill")
     before = {n: (deployment(prefect_server, n) or {}).get("updated") for n in names}
     server = start([sys.executable, "-m", "flows.deployments"], env, log)
     try:
+
         def served() -> bool:
             if server.poll() is not None:
                 raise RuntimeError(f"serve exited: {log.read_text()[-3000:]}")
@@ -170,11 +211,26 @@ def test_newsmerge_serve_runs_the_same_deployments(prefect_server, tmp_path):
         wait_until(served, 120, "served deployments")
         poll = deployment(prefect_server, "news-pipeline/poll")
         assert [s["schedule"]["cron"] for s in poll["schedules"]] == ["*/15 * * * *"]
-        run = prefect("deployment", "run", "news-pipeline/backfill", "-p", f"replay={CAPTURE}",
-                      "-p", f"store_url={store_url}", "-p", f"config_path={config}",
-                      "-p", 'outlets=["BBC", "Al Jazeera", "Nowhere News"]',
-                      "-p", f"since={SINCE}", "--watch", "--watch-timeout", "600",
-                      env=env, timeout=660)
+        run = prefect(
+            "deployment",
+            "run",
+            "news-pipeline/backfill",
+            "-p",
+            f"replay={CAPTURE}",
+            "-p",
+            f"store_url={store_url}",
+            "-p",
+            f"config_path={config}",
+            "-p",
+            'outlets=["BBC", "Al Jazeera", "Nowhere News"]',
+            "-p",
+            f"since={SINCE}",
+            "--watch",
+            "--watch-timeout",
+            "600",
+            env=env,
+            timeout=660,
+        )
         assert run.returncode == 0, run.stdout[-3000:] + log.read_text()[-4000:]
     finally:
         stop(server, log)
@@ -215,8 +271,7 @@ def test_two_runs_at_once_never_duplicate_or_lose_an_article(prefect_server, sto
 
     env = prefect_env(prefect_server, tmp_path / "home")
     logs = [tmp_path / f"run{i}.log" for i in (1, 2)]
-    runs = [start([sys.executable, "-c", RUN_FLOW, CAPTURE, store_url], env, log)
-            for log in logs]
+    runs = [start([sys.executable, "-c", RUN_FLOW, CAPTURE, store_url], env, log) for log in logs]
     for proc, log in zip(runs, logs, strict=True):
         try:
             proc.wait(timeout=600)

@@ -1,9 +1,9 @@
 """The merger: one faithful composite per story, every sentence credited to the outlets that
 reported it.
 
-    compose(story_id, articles) -> Composite         # newsmerge.models.Composite
+    compose(story_id, articles, encoder="auto") -> Composite   # newsmerge.models.Composite
     render_text(c) / render_markdown(c, urls) / to_json(c) / from_json(d)
-    run_merge_cli(path, fmt)                          # `newsmerge merge PATH --format ...`
+    run_merge_cli(path, fmt, encoder)   # `newsmerge merge PATH --format ... --encoder ...`
 
 Modules: `sentences` (split with offsets, drop boilerplate), `align` (which sentences state the
 same fact), `compose` (facts → credited paragraphs), `render` (text, Markdown, JSON),
@@ -76,12 +76,13 @@ def story_id_for(articles) -> str:
     return "story-" + hashlib.sha1(ids.encode()).hexdigest()[:12]
 
 
-def run_merge_cli(path: str, fmt: str = "text") -> str:
-    """Read one story's articles (JSON Lines) and return its composite in `fmt`."""
+def run_merge_cli(path: str, fmt: str = "text", encoder: str = "auto") -> str:
+    """Read one story's articles (JSON Lines) and return its composite in `fmt`, aligned with
+    `encoder` ("auto", "none" or "minilm-l6-v2", see dedup.embeddings)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     articles = load_articles(path)
-    c = compose(story_id_for(articles), articles)
+    c = compose(story_id_for(articles), articles, encoder=encoder)
     if fmt == "text":
         return render_text(c)
     if fmt == "markdown":

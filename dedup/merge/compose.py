@@ -7,7 +7,8 @@ checked against the article text.
 
 Steps (all deterministic: inputs are sorted first, every tie has an explicit key):
 1. split every article into sentences (boilerplate dropped);
-2. align sentences of different articles (lexical score + number/date/people vetoes);
+2. align sentences of different articles (lexical score, or a sentence-embedding score when an
+   encoder is available, plus number/date/people vetoes that no score overrides);
 3. facts, greedily: the sentence supported by most outlets becomes a fact's representative, and
    every sentence aligned with it is used up; a candidate too similar to a chosen fact is
    redundant and dropped;
@@ -27,12 +28,26 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from dedup.embeddings import Encoder, load_encoder
 from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
 
-from .align import CREDIT_COVER, CREDIT_THRESHOLD, REDUNDANCY_THRESHOLD, conflict, features, lexical
+from .align import (
+    CREDIT_COVER,
+    CREDIT_THRESHOLD,
+    EMBED_CREDIT_THRESHOLD,
+    EMBED_REDUNDANCY_THRESHOLD,
+    EMBED_WORD_FLOOR,
+    REDUNDANCY_THRESHOLD,
+    conflict,
+    embed_similarity,
+    features,
+    lexical,
+)
 from .sentences import Sentence, split_sentences
 
-VERSION = "merge-1.1"
+# The code version; a composite built with an encoder carries its name too
+# ("merge-1.2+minilm-l6-v2"), since the two paths credit differently.
+VERSION = "merge-1.2"
 MAX_PARAGRAPH_SENTENCES = 4
 _WS = re.compile(r"\s+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,19 +84,51 @@ def _sorted_articles(articles: Sequence[SourceArticle]) -> list[SourceArticle]:
     return list(seen.values())
 
 
+EncoderChoice = str | Encoder | None
+
+
+def resolve_encoder(encoder: EncoderChoice) -> Encoder | None:
+    """An encoder from a choice: "auto" (MiniLM when the embeddings extra is installed, else
+    None), "none", "minilm-l6-v2", an Encoder, or None (lexical)."""
+    if encoder is None or not isinstance(encoder, str):
+        return encoder
+    return load_encoder(encoder)
+
+
+def composite_version(encoder: Encoder | None) -> str:
+    return VERSION if encoder is None else f"{VERSION}+{encoder.name}"
+
+
 class _Alignment:
     """Credit-grade alignment of one story's sentences: the score matrix, the vetoes'
     features (computed lazily) and, per sentence, the sentences of other articles it may be
-    credited with (adjacency, with scores)."""
+    credited with (adjacency, with scores).
 
-    def __init__(self, texts: list[str], art_of: np.ndarray, threshold: float, cover: float):
+    Without an encoder: the lexical score at `threshold` and IDF-weighted cover at `cover`.
+    With one: the embedding score (all the story's sentences in one encode call) at
+    `threshold`, and content-word cosine at `cover` (align.EMBED_WORD_FLOOR). The vetoes apply
+    to both."""
+
+    def __init__(
+        self,
+        texts: list[str],
+        art_of: np.ndarray,
+        threshold: float,
+        cover: float,
+        encoder: Encoder | None = None,
+    ):
         n = len(texts)
         self.texts = texts
-        lx = lexical(texts)
-        self.sim = sim = lx.score()
-        # a credit's evidence must carry the fact's core: both sentences' IDF-weighted content
-        # words mostly shared (asymmetric cover, the weaker direction)
-        core = np.minimum(lx.cover, lx.cover.T) >= cover
+        if encoder is None:
+            lx = lexical(texts)
+            self.sim = sim = lx.score()
+            # a credit's evidence must carry the fact's core: both sentences' IDF-weighted
+            # content words mostly shared (asymmetric cover, the weaker direction)
+            core = np.minimum(lx.cover, lx.cover.T) >= cover
+        else:
+            self.sim = sim = embed_similarity(encoder.encode(texts))
+            # some content words in common: topic alone embeds close inside one story
+            core = lexical(texts, chars=False).word >= cover
         self._feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
         # Alignment: pairs from different articles above the threshold that nothing vetoes.
         cand = np.argwhere(
@@ -108,21 +155,47 @@ def _story_units(arts: Sequence[SourceArticle]) -> list[_Unit]:
     return units
 
 
+def _thresholds(
+    encoder: Encoder | None,
+    threshold: float | None,
+    cover: float | None,
+    redundancy: float | None,
+) -> tuple[float, float, float]:
+    """The credit threshold, cover and redundancy threshold of the path in use (explicit
+    values win)."""
+    if encoder is None:
+        defaults = (CREDIT_THRESHOLD, CREDIT_COVER, REDUNDANCY_THRESHOLD)
+    else:
+        defaults = (EMBED_CREDIT_THRESHOLD, EMBED_WORD_FLOOR, EMBED_REDUNDANCY_THRESHOLD)
+    return (
+        defaults[0] if threshold is None else threshold,
+        defaults[1] if cover is None else cover,
+        defaults[2] if redundancy is None else redundancy,
+    )
+
+
 def credit_links(
     articles: Sequence[SourceArticle],
     *,
-    threshold: float = CREDIT_THRESHOLD,
-    cover: float = CREDIT_COVER,
+    encoder: EncoderChoice = "auto",
+    threshold: float | None = None,
+    cover: float | None = None,
 ) -> dict[tuple[str, int], dict[tuple[str, int], float]]:
     """Which sentences compose() may credit with which: (article id, start offset) of a
     sentence → {(article id, start offset) of an aligned sentence of another article: score}.
     The merger's per-pair credit decision, for evaluation against labelled pairs."""
+    enc = resolve_encoder(encoder)
+    threshold, cover, _ = _thresholds(enc, threshold, cover, None)
     arts = _sorted_articles(articles)
     units = _story_units(arts)
     if not units:
         return {}
     al = _Alignment(
-        [u.sent.text for u in units], np.array([u.article for u in units]), threshold, cover
+        [u.sent.text for u in units],
+        np.array([u.article for u in units]),
+        threshold,
+        cover,
+        enc,
     )
     key = [(arts[u.article].id, u.sent.start) for u in units]
     return {key[i]: {key[j]: s for j, s in al.adj[i].items()} for i in range(len(units))}
@@ -132,13 +205,21 @@ def compose(
     story_id: str,
     articles: Sequence[SourceArticle],
     *,
-    threshold: float = CREDIT_THRESHOLD,
-    cover: float = CREDIT_COVER,
-    redundancy: float = REDUNDANCY_THRESHOLD,
+    encoder: EncoderChoice = "auto",
+    threshold: float | None = None,
+    cover: float | None = None,
+    redundancy: float | None = None,
     min_outlets: int | None = None,
     max_paragraph_sentences: int = MAX_PARAGRAPH_SENTENCES,
 ) -> Composite:
-    """The story's credited composite (see the module docstring for how)."""
+    """The story's credited composite (see the module docstring for how).
+
+    `encoder`: "auto" (the sentence encoder when the embeddings extra is installed, else the
+    lexical score), "none", "minilm-l6-v2", or an Encoder. Thresholds left at None take the
+    path's defaults (align.CREDIT_* without an encoder, align.EMBED_* with one)."""
+    enc = resolve_encoder(encoder)
+    threshold, cover, redundancy = _thresholds(enc, threshold, cover, redundancy)
+    version = composite_version(enc)
     arts = _sorted_articles(articles)
     units = _story_units(arts)
     if not units:
@@ -148,13 +229,13 @@ def compose(
             primary_outlet=arts[0].outlet if arts else "",
             paragraphs=(),
             article_ids=tuple(a.id for a in arts),
-            version=VERSION,
+            version=version,
         )
 
     n = len(units)
     texts = [u.sent.text for u in units]
     art_of = np.array([u.article for u in units])
-    al = _Alignment(texts, art_of, threshold, cover)
+    al = _Alignment(texts, art_of, threshold, cover, enc)
     sim, adj, feat = al.sim, al.adj, al.feat
     outlet_of = [arts[u.article].outlet for u in units]
 
@@ -275,5 +356,5 @@ def compose(
         primary_outlet=primary,
         paragraphs=tuple(paragraphs),
         article_ids=tuple(a.id for a in arts),
-        version=VERSION,
+        version=version,
     )

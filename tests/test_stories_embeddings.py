@@ -1,0 +1,171 @@
+"""Stories with sentence embeddings: one event told in other words joins, two events of one kind
+stay apart, and without the encoder everything runs on the lexical scores as before."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from dedup import CODE_VERSION, DedupSettings, Doc, _items, assign_stories, cluster
+from dedup.embeddings import MINILM, CachedEncoder, available
+from dedup.features import doc_terms, tfidf_matrix
+from dedup.stories import Similarity, _Item, run
+from tests.test_stories import ELECTION, QUAKE, QUAKE_AA, STOCKS, T0, _known_from, by_id
+
+needs_encoder = pytest.mark.skipif(not available(), reason="embeddings extra not installed")
+
+# One event, two outlets, few shared words: the lexical path keeps them apart.
+PENSION_BBC = Doc(
+    "bbc9",
+    "BBC",
+    "Portugal raises retirement age to 67 after parliament vote",
+    "Lawmakers in Lisbon approved a reform on Tuesday that raises the retirement age to 67, "
+    "after months of street protests by unions against the change.",
+    T0,
+)
+PENSION_AA = Doc(
+    "aa9",
+    "AA",
+    "Portuguese MPs back plan to make people work until 67 before drawing a pension",
+    "Deputies voted for the government's plan under which workers must stay in their jobs "
+    "until 67 before they can claim a state pension, a move trade unions fought with strikes.",
+    T0 + timedelta(hours=2),
+)
+# Same kind as QUAKE (an earthquake, same day), another event.
+CHILE_QUAKE = Doc(
+    "alj9",
+    "Al Jazeera",
+    "Strong earthquake shakes central Chile, buildings damaged",
+    "A magnitude 6.4 earthquake struck near Valparaiso in central Chile on Thursday, damaging "
+    "older buildings and cutting power to thousands of homes, Chile's disaster agency Senapred "
+    "said. No tsunami warning was issued.",
+    T0 + timedelta(hours=1),
+)
+DOCS = [QUAKE, QUAKE_AA, STOCKS, ELECTION, PENSION_BBC, PENSION_AA, CHILE_QUAKE]
+
+
+def _story_of(groups: list[list[str]], doc_id: str) -> list[str]:
+    return next(g for g in groups if doc_id in g)
+
+
+def test_lexical_path_without_encoder_splits_the_reworded_event():
+    groups = cluster(DOCS, DedupSettings(encoder="none"))
+    assert ["aa1", "bbc1"] in groups
+    assert ["aa9"] in groups and ["bbc9"] in groups
+    assert ["alj9"] in groups
+
+
+@needs_encoder
+def test_embeddings_join_the_reworded_event_and_keep_two_earthquakes_apart():
+    groups = cluster(DOCS, DedupSettings(encoder=MINILM))
+    assert ["aa9", "bbc9"] in groups
+    assert ["aa1", "bbc1"] in groups
+    assert "alj9" not in _story_of(groups, "bbc1")
+    assert ["scmp1"] in groups and ["alj1"] in groups
+
+
+@needs_encoder
+def test_evidence_names_the_encoder_and_the_version():
+    with_encoder = by_id(assign_stories(DOCS, [], DedupSettings(encoder="auto")))
+    assert with_encoder["aa9"].evidence["encoder"] == MINILM
+    assert with_encoder["aa9"].evidence["reason"] == "same_story"
+    assert with_encoder["aa9"].evidence["code_version"] == CODE_VERSION == "dedup-1.3"
+    assert with_encoder["aa9"].evidence["embedding_weight"] == 0.5
+    lexical = by_id(assign_stories(DOCS, [], DedupSettings(encoder="none")))
+    assert lexical["aa9"].evidence["encoder"] == "none"
+
+
+@needs_encoder
+def test_deterministic_and_order_independent_with_embeddings():
+    s = DedupSettings(encoder=MINILM)
+    a, b = assign_stories(DOCS, [], s), assign_stories(list(reversed(DOCS)), [], s)
+    assert a.memberships == b.memberships and a.signatures == b.signatures
+
+
+@needs_encoder
+def test_second_run_joins_the_reworded_story_of_the_first():
+    s = DedupSettings(encoder=MINILM)
+    first_docs = [QUAKE, STOCKS, PENSION_BBC]
+    first = assign_stories(first_docs, [], s, now=T0)
+    known = _known_from(first, first_docs)
+    second = by_id(assign_stories([PENSION_AA, CHILE_QUAKE], known, s, now=T0 + timedelta(hours=3)))
+    assert second["aa9"].story_id == "st_bbc9" and second["aa9"].matched_article_id == "bbc9"
+    assert second["alj9"].story_id == "st_alj9"
+
+
+class WordEncoder:
+    """A small real encoder (hashed bag of lower-cased words) that counts what it encodes."""
+
+    name = "words-test"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, sum(map(ord, word)) % 64] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)
+
+
+def test_known_articles_take_their_vectors_from_the_cache(tmp_path):
+    inner = WordEncoder()
+    encoder = CachedEncoder(inner, tmp_path / "vectors.sqlite")
+    settings = DedupSettings(encoder="none")  # the encoder is handed to run() directly
+    first_docs = [QUAKE, STOCKS]
+    decisions, signatures = run(_items(first_docs, []), settings, T0, encoder)
+    assert len(inner.seen) == 2
+    story = {d.doc_id: d.story_id for d in decisions}
+    known = [
+        _Item(d.id, d.outlet, d.title, d.text, d.published, story[d.id], signatures[d.id])
+        for d in first_docs
+    ]
+    # A fresh wrapper over the same file: the known articles are read back, not re-encoded.
+    inner2 = WordEncoder()
+    again = CachedEncoder(inner2, tmp_path / "vectors.sqlite")
+    new = _items([QUAKE_AA], [])
+    decisions, _ = run(new + known, settings, T0 + timedelta(hours=3), again)
+    assert len(inner2.seen) == 1 and "Kyushu" in inner2.seen[0]
+    assert decisions[0].story_id == "st_bbc1"
+
+
+def test_nearest_neighbours_are_exact_in_any_chunk_size():
+    rng = np.random.default_rng(7)
+    items = [_Item(f"d{i:02d}", None, "", "", None, None) for i in range(40)]
+    vectors = rng.normal(size=(40, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix = tfidf_matrix([doc_terms("", "", DedupSettings()) for _ in items])
+    sim = Similarity(items, matrix, vectors, DedupSettings(embedding_weight=1.0))
+    open_ = np.ones(40, dtype=bool)
+    open_[5] = False
+    full = np.round(vectors.astype(np.float64) @ vectors.T.astype(np.float64), 6)
+    for chunk in (1, 7, None):
+        idx, val = sim.nearest(open_, 5, chunk=chunk)
+        for i in np.flatnonzero(open_):
+            row = [(full[i, j], j) for j in np.flatnonzero(open_) if j != i]
+            best = sorted(row, key=lambda t: (-t[0], t[1]))[:5]
+            assert idx[i].tolist() == [j for _, j in best]
+            assert np.allclose(val[i], [v for v, _ in best])
+        assert (idx[5] == -1).all()
+
+
+def test_settings_validate_encoder_and_embedding_knobs():
+    assert DedupSettings().encoder == "auto"
+    s = DedupSettings.from_mapping({"encoder": "none", "embedding_weight": 0.3, "knn_k": 5})
+    assert s.encoder == "none" and s.embedding_weight == 0.3 and s.knn_k == 5
+    with pytest.raises(ValueError, match="encoder"):
+        DedupSettings(encoder="bert-large")
+    with pytest.raises(ValueError, match=r"dedup\.encoder"):
+        DedupSettings.from_mapping({"encoder": 1})
+    with pytest.raises(ValueError, match="embedding_weight"):
+        DedupSettings(embedding_weight=1.5)
+    with pytest.raises(ValueError, match="knn_k"):
+        DedupSettings(knn_k=-1)
+    with pytest.raises(ValueError, match=r"dedup\.knn_k"):
+        DedupSettings.from_mapping({"knn_k": 2.5})
