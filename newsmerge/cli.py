@@ -225,6 +225,19 @@ def add_export(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return export
 
 
+def add_encoder_option(parser: argparse.ArgumentParser) -> None:
+    """`--encoder`, shared by `merge` and `evaluate`: the choices of dedup.embeddings."""
+    from dedup.embeddings import CHOICES
+
+    parser.add_argument(
+        "--encoder",
+        choices=CHOICES,
+        default="auto",
+        help="sentence encoder; auto uses it when the embeddings extra is installed, none "
+        "keeps the lexical scores",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="newsmerge", description="One credited story per event, from many outlets."
@@ -254,26 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="print the composite of one story's articles")
     merge.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, url}")
     merge.add_argument("--format", choices=["text", "markdown", "json"], default="text")
-    merge.add_argument(
-        "--encoder",
-        choices=["auto", "none", "minilm-l6-v2"],
-        default="auto",
-        help="sentence encoder for alignment; auto uses it when the embeddings extra is "
-        "installed, none keeps the lexical score",
-    )
+    add_encoder_option(merge)
     merge.set_defaults(func=cmd_merge)
 
     ev = sub.add_parser("evaluate", help="measure story detection or the merger on labeled data")
     ev.add_argument("what", choices=["stories", "merge"])
     ev.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, cluster_id}")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument(
-        "--encoder",
-        choices=["auto", "none", "minilm-l6-v2"],
-        default="auto",
-        help="sentence encoder; auto uses it when the embeddings extra is installed, none "
-        "keeps the lexical scores",
-    )
+    add_encoder_option(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     add_serve(sub)

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from newsmerge.analysis import STORY_COLUMNS
 from tests.conftest import CAPTURES
 
 pytest.importorskip("prefect_dask", reason="needs the dask extra: pip install 'newsmerge[dask]'")
 
 CAPTURE = str(CAPTURES / "2026-08-13")
-SAME = [
-    "story_id",
-    "headline",
-    "primary_outlet",
-    "outlets",
-    "n_articles",
-    "first_published",
-    "last_updated",
-    "composite",
-]
+SAME = STORY_COLUMNS
 
 
 def test_dask_task_runner_gives_the_same_stories_as_the_default_runner(prefect_api, tmp_path):
