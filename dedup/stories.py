@@ -485,6 +485,9 @@ def _pair_mean(items: Sequence[_Item], sim: Similarity, scored: ScoredPairs, set
         cos = sim.block(ia, ib)
         adj = cos - settings.hub_weight * 0.5 * (scale[ia][:, None] + scale[ib][None, :])
         w = np.maximum(adj, 0.0) + settings.cosine_share * cos
+        # Below the edge bar a pair is no evidence at all: in a small window (one poll) the
+        # local scale is low, and many weak same-region pairs must not add up to a join.
+        w = np.where(cos >= sim.edge_threshold, w, 0.0)
         if settings.missed_pair_factor < 1.0:
             keys = ia[:, None] * n + ib[None, :]
             at = np.minimum(np.searchsorted(proposed, keys), max(len(proposed) - 1, 0))

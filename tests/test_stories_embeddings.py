@@ -3,8 +3,10 @@ stay apart, and without the encoder everything runs on the lexical scores as bef
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +171,39 @@ def test_settings_validate_encoder_and_embedding_knobs():
         DedupSettings(knn_k=-1)
     with pytest.raises(ValueError, match=r"dedup\.knn_k"):
         DedupSettings.from_mapping({"knn_k": 2.5})
+
+
+CAPTURE_ARTICLES = Path(__file__).parent / "fixtures" / "stories" / "capture_2026-08-13.jsonl"
+
+
+def _capture_docs() -> tuple[list[Doc], dict[str, str]]:
+    rows = [json.loads(line) for line in CAPTURE_ARTICLES.read_text().splitlines()]
+    docs = [
+        Doc(r["id"], r["outlet"], r["title"], r["text"], datetime.fromisoformat(r["published"]))
+        for r in rows
+    ]
+    return docs, {r["title"]: r["id"] for r in rows}
+
+
+@pytest.mark.parametrize("encoder", ["none", pytest.param("auto", marks=needs_encoder)])
+def test_replayed_capture_joins_its_stories_and_keeps_neighbouring_news_apart(encoder):
+    """The 71 articles of the README's replay (seeds/captures/2026-08-13): one press secretary
+    story from four outlets; Israeli strikes in Lebanon stay out of the West Bank siege story
+    (an embedding alone finds the two close: same region, same actors)."""
+    docs, by_title = _capture_docs()
+    groups = cluster(docs, DedupSettings(encoder=encoder))
+
+    def story(title_start: str) -> set[str]:
+        doc_id = next(i for t, i in by_title.items() if t.startswith(title_start))
+        return set(_story_of(groups, doc_id))
+
+    leavitt = story("Leavitt to leave")
+    assert len(leavitt) == 4 and story("Karoline Leavitt to step down") == leavitt
+    siege = story("Israeli settlers besiege 3 Palestinian families")
+    assert story("Israeli settlers’ siege of Palestinian homes") == siege
+    lebanon = story("Lebanese premier says Israeli strikes")
+    assert lebanon == story("Israeli strikes in south Lebanon")
+    assert lebanon.isdisjoint(siege)
+    assert story("Colombia earthquake death toll rises to 265") == story(
+        "Death toll from Colombia earthquake rises to 265"
+    )
