@@ -59,6 +59,22 @@ def prefect(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess
     )
 
 
+def run_backfill(env: dict[str, str], *params: str) -> subprocess.CompletedProcess:
+    """`prefect deployment run 'news-pipeline/backfill' -p … --watch`, as a user types it."""
+    args = [a for p in params for a in ("-p", p)]
+    return prefect(
+        "deployment",
+        "run",
+        "news-pipeline/backfill",
+        *args,
+        "--watch",
+        "--watch-timeout",
+        "600",
+        env=env,
+        timeout=660,
+    )
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A long-running process in its own session, so stopping it stops its flow runs too."""
     out = open(log, "wb")  # noqa: SIM115 - the process owns it until stop()
@@ -139,20 +155,7 @@ def test_deploy_worker_and_ad_hoc_backfill_run(prefect_server, tmp_path):
         worker_log,
     )
     try:
-        run = prefect(
-            "deployment",
-            "run",
-            "news-pipeline/backfill",
-            "-p",
-            f"replay={CAPTURE}",
-            "-p",
-            f"store_url={store_url}",
-            "--watch",
-            "--watch-timeout",
-            "600",
-            env=env,
-            timeout=660,
-        )
+        run = run_backfill(env, f"replay={CAPTURE}", f"store_url={store_url}")
         assert run.returncode == 0, (
             run.stdout[-3000:] + run.stderr[-2000:] + worker_log.read_text()[-4000:]
         )
@@ -211,25 +214,13 @@ def test_newsmerge_serve_runs_the_same_deployments(prefect_server, tmp_path):
         wait_until(served, 120, "served deployments")
         poll = deployment(prefect_server, "news-pipeline/poll")
         assert [s["schedule"]["cron"] for s in poll["schedules"]] == ["*/15 * * * *"]
-        run = prefect(
-            "deployment",
-            "run",
-            "news-pipeline/backfill",
-            "-p",
+        run = run_backfill(
+            env,
             f"replay={CAPTURE}",
-            "-p",
             f"store_url={store_url}",
-            "-p",
             f"config_path={config}",
-            "-p",
             'outlets=["BBC", "Al Jazeera", "Nowhere News"]',
-            "-p",
             f"since={SINCE}",
-            "--watch",
-            "--watch-timeout",
-            "600",
-            env=env,
-            timeout=660,
         )
         assert run.returncode == 0, run.stdout[-3000:] + log.read_text()[-4000:]
     finally:
