@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dedup.embeddings import load_encoder
+from dedup.embeddings import encoder_name, load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
 from dedup.stories import _Item, run
 from newsmerge.models import Membership
@@ -87,7 +87,7 @@ def assign_stories(
     encoder = load_encoder(settings.encoder)
     decisions, signatures = run(_items(new, known), settings, now, encoder)
     base = settings.evidence()
-    base["encoder"] = encoder.name if encoder is not None else "none"
+    base["encoder"] = encoder_name(encoder)
     memberships = []
     for d in decisions:
         evidence = dict(base)

@@ -175,6 +175,11 @@ _LOADED: dict[str, Encoder | None] = {}
 _LOADING = threading.Lock()  # composites are built by concurrent tasks: load the model once
 
 
+def encoder_name(encoder: Encoder | None) -> str:
+    """The name evidence, versions and reports record: the model's, or "none" (lexical)."""
+    return encoder.name if encoder is not None else "none"
+
+
 def available() -> bool:
     """Whether the embeddings extra is installed (without loading the model)."""
     import importlib.util
@@ -211,5 +216,6 @@ __all__ = [
     "EncoderUnavailable",
     "MiniLMEncoder",
     "available",
+    "encoder_name",
     "load_encoder",
 ]

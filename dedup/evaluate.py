@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from dedup import Doc, cluster
-from dedup.embeddings import CHOICES, load_encoder
+from dedup.embeddings import CHOICES, encoder_name, load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
 
 METRIC_KEYS = (
@@ -147,7 +147,7 @@ def evaluate_stories(path: str | Path, settings: DedupSettings | None = None) ->
         n_stories=len(ours),
         seconds=round(t1 - t0, 3),
         code_version=CODE_VERSION,
-        encoder=encoder.name if encoder is not None else "none",
+        encoder=encoder_name(encoder),
         path=str(path),
     )
     result["baseline"] = {

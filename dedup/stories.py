@@ -414,10 +414,8 @@ def score_pairs(
     left, right = pairs[:, 0], pairs[:, 1]
     dup_j = (dup_sig[left] == dup_sig[right]).mean(axis=1) if len(pairs) else np.zeros(0)
     cos = sim.raw(left, right)
-    outlets = [d.outlet for d in items]
-    same = np.array(
-        [outlets[i] is not None and outlets[i] == outlets[j] for i, j in pairs.tolist()], dtype=bool
-    )
+    outlets = sim.outlets
+    same = (outlets[left] == outlets[right]) & (outlets[left] != "")
     cos = np.where(same & (dup_j < settings.dup_threshold), cos * settings.same_outlet_factor, cos)
     scale = np.zeros(n)
     k = settings.hub_k

@@ -87,9 +87,8 @@ def test_flow_end_to_end_stores_credited_composites_and_reruns_add_nothing(
     assert again.composites_built == ()
 
 
-def test_run_fails_only_when_every_outlet_failed(prefect_api, tmp_path):
-    from flows.pipeline import news_pipeline
-
+def nowhere_only_config(tmp_path) -> Path:
+    """A config whose only outlet's feed can't be had (its host does not exist)."""
     config = tmp_path / "outlets.toml"
     config.write_text(
         '[[outlets]]\nname = "Nowhere News"\n'
@@ -97,6 +96,13 @@ def test_run_fails_only_when_every_outlet_failed(prefect_api, tmp_path):
         'domains = ["nowhere-news.example"]\n',
         encoding="utf-8",
     )
+    return config
+
+
+def test_run_fails_only_when_every_outlet_failed(prefect_api, tmp_path):
+    from flows.pipeline import news_pipeline
+
+    config = nowhere_only_config(tmp_path)
     with pytest.raises(RuntimeError, match="every outlet failed"):
         news_pipeline(
             replay=str(CAPTURE), store_url=f"sqlite:///{tmp_path / 'x.db'}", config_path=str(config)
@@ -186,13 +192,7 @@ def test_a_live_fetch_waits_for_its_outlets_concurrency_slot(prefect_api, tmp_pa
 def test_cli_says_clearly_when_no_outlet_delivered(prefect_api, tmp_path, capsys):
     from newsmerge.cli import main
 
-    config = tmp_path / "outlets.toml"
-    config.write_text(
-        '[[outlets]]\nname = "Nowhere News"\n'
-        'feeds = ["https://feeds.nowhere-news.example/world.xml"]\n'
-        'domains = ["nowhere-news.example"]\n',
-        encoding="utf-8",
-    )
+    config = nowhere_only_config(tmp_path)
     store = f"sqlite:///{tmp_path / 'x.db'}"
     argv = ["run", "--replay", str(CAPTURE), "--config", str(config), "--store", store]
     assert main(argv) == 1

@@ -668,6 +668,13 @@ def cosines(vectors: np.ndarray) -> np.ndarray:
     return np.round(v @ v.T, 6)
 
 
+def paired_cosines(encoder, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """Cosine of each pair (a[k], b[k]) under `encoder`, rounded like `cosines`."""
+    va = encoder.encode(list(a)).astype(np.float64)
+    vb = encoder.encode(list(b)).astype(np.float64)
+    return np.round((va * vb).sum(axis=1), 6)
+
+
 def embed_combine(cos) -> np.ndarray:
     w = EMBED_WEIGHTS
     return 1.0 / (1.0 + np.exp(-(w[0] * np.asarray(cos, dtype=np.float64) + w[1])))

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from dedup.embeddings import Encoder, load_encoder
+from dedup.embeddings import Encoder, encoder_name, load_encoder
 from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
 
 from .align import (
@@ -96,7 +96,7 @@ def resolve_encoder(encoder: EncoderChoice) -> Encoder | None:
 
 
 def composite_version(encoder: Encoder | None) -> str:
-    return VERSION if encoder is None else f"{VERSION}+{encoder.name}"
+    return VERSION if encoder is None else f"{VERSION}+{encoder_name(encoder)}"
 
 
 class _Alignment:

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.embeddings import CHOICES
+from dedup.embeddings import CHOICES, encoder_name
 
 from . import article_from_dict, compose
 from .align import (
@@ -59,6 +59,7 @@ from .align import (
     embed_combine,
     features,
     pair_scores,
+    paired_cosines,
 )
 from .align import _disagree as _aligner_disagree
 from .compose import EncoderChoice, SourceArticle, composite_version, resolve_encoder
@@ -371,7 +372,7 @@ def evaluate_merge(
         "multi_source_coverage": ratio(multi_kept, multi_all),
         "redundancy": ratio(redundant, n_sent),
         "composites_per_s": round(len(built) / elapsed, 1) if elapsed > 0 else None,
-        "encoder": enc.name if enc is not None else "none",
+        "encoder": encoder_name(enc),
         "version": composite_version(enc),
         "counts": {
             "other_outlet_credits": cred_all,
@@ -465,9 +466,8 @@ def _scores(
     score is the lexical one, or the embedding one when `encoder` is given."""
     raw = np.zeros(len(pairs))
     if encoder is not None:
-        va = encoder.encode([p[1] for p in pairs]).astype(np.float64)
-        vb = encoder.encode([p[2] for p in pairs]).astype(np.float64)
-        raw[:] = embed_combine(np.round((va * vb).sum(axis=1), 6)) if len(pairs) else 0.0
+        cos = paired_cosines(encoder, [p[1] for p in pairs], [p[2] for p in pairs])
+        raw[:] = embed_combine(cos) if len(pairs) else 0.0
     else:
         for i in range(0, len(pairs), CHUNK):
             chunk = pairs[i : i + CHUNK]
@@ -525,7 +525,7 @@ def evaluate_alignment(
     if threshold is None:
         threshold = THRESHOLD if enc is None else EMBED_THRESHOLD
     result = {
-        "encoder": enc.name if enc is not None else "none",
+        "encoder": encoder_name(enc),
         "msrp": {
             "path": str(msrp_path),
             **_pair_report(read_msrp(msrp_path), threshold, encoder=enc),
@@ -698,10 +698,11 @@ def credit_threshold_sweep(
     halves = {"even": range(0, len(rows), 2), "odd": range(1, len(rows), 2)}
     split = {}
     for pick, test in (("even", "odd"), ("odd", "even")):
+        on_pick = {t: at(t, halves[pick])["weighted"] for t in grid}
         ok = [
-            (at(t, halves[pick])["weighted"]["recall"] or 0.0, -t)
-            for t in grid
-            if (at(t, halves[pick])["weighted"]["precision"] or 0.0) >= target
+            (m["recall"] or 0.0, -t)
+            for t, m in on_pick.items()
+            if (m["precision"] or 0.0) >= target
         ]
         if not ok:
             split[f"chosen_on_{pick}"] = None
@@ -709,7 +710,7 @@ def credit_threshold_sweep(
         t = -max(ok)[1]
         split[f"chosen_on_{pick}"] = {
             "threshold": t,
-            "on_" + pick: at(t, halves[pick])["weighted"],
+            "on_" + pick: on_pick[t],
             "on_" + test: at(t, halves[test])["weighted"],
         }
     return {
@@ -734,9 +735,7 @@ def fit_embedding(sentences: str | Path, encoder: EncoderChoice = "minilm-l6-v2"
     sts = read_sts(d / "sts_train.tsv")
 
     def cos(pairs):
-        va = enc.encode([p[1] for p in pairs]).astype(np.float64)
-        vb = enc.encode([p[2] for p in pairs]).astype(np.float64)
-        return np.round((va * vb).sum(axis=1), 6)
+        return paired_cosines(enc, [p[1] for p in pairs], [p[2] for p in pairs])
 
     x = np.concatenate([cos(msrp), cos(sts)])[:, None]
     y = np.array([p[0] for p in msrp] + [p[0] for p in sts])
