@@ -518,3 +518,61 @@ def test_checker_numbers_are_its_own_and_typed():
         check_score("Pfizer asked to vaccinate COVID-19 patients aged 5 to 11.", "Pfizer asked") > 0
     )
     assert check_score("He was sentenced to 3 years in 2018.", "Sentenced in 2019.") == 0
+
+
+def test_the_day_a_fact_was_announced_is_not_the_day_of_the_event():
+    # merge-1.3: only the event's dates are compared; the day of a statement is not
+    announced = features(
+        "President Trump will visit El Paso and Dayton in the coming days, the White House "
+        "confirmed on Monday."
+    )
+    event = features(
+        "President Trump will travel Wednesday to El Paso and Dayton, officials said Tuesday."
+    )
+    assert conflict(announced, event) is None
+    # ... but a statement's day stands in for the event's when the other sentence gives no
+    # statement day of its own ("denied on Tuesday" / "the Times reported Monday")
+    assert (
+        conflict(
+            features("Trump on Tuesday denied a report that officials discussed a troop plan."),
+            features("Officials discussed a troop plan, The New York Times reported Monday."),
+        )
+        == "dates"
+    )
+    # a reference time ("since", "until after the November election") is another slot too
+    assert (
+        conflict(
+            features("A federal judge issued an order Wednesday blocking the abortion ban."),
+            features("A federal judge blocked the law, in force since September."),
+        )
+        is None
+    )
+    # the event's own dates still disagree
+    assert (
+        conflict(
+            features("Witkoff met Putin on Thursday, the Kremlin said on Friday."),
+            features("Witkoff met Putin in December, officials said."),
+        )
+        == "dates"
+    )
+    assert (
+        conflict(
+            features("Paxton asked the Supreme Court late Monday to take up the lawsuit."),
+            features("Paxton filed the lawsuit on Tuesday."),
+        )
+        == "dates"
+    )
+
+
+def test_a_name_the_other_sentence_opens_with_is_not_a_different_person():
+    # "Texas" opens one sentence (not read as a name there) and fills a slot in the other
+    a = "The state of Texas sued the Biden administration Tuesday over the asylum policy."
+    b = "Texas Attorney General Ken Paxton sued the Biden administration Tuesday over asylum."
+    assert conflict(features(a), features(b)) is None
+    assert (
+        conflict(
+            features("Zelensky met Trump in Davos on Thursday."),
+            features("Zelensky met Putin in Davos on Thursday."),
+        )
+        == "people"
+    )

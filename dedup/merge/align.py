@@ -5,9 +5,12 @@ tokenisation differences between outlets), fitted on the sentences being compare
 and vetoes for the confusions a lexical score cannot see:
 
 * numbers disagree: each sentence has a number the other lacks ("killed 12" / "killed 15");
-* dates disagree: each has a day, month or relative date the other lacks ("met Putin on
-  Thursday" / "met Putin in December");
-* people disagree: a different capitalised name fills the same slot ("met Putin" / "met Trump").
+* dates disagree: each dates the *event* with a day or month the other lacks ("met Putin on
+  Thursday" / "met Putin in December"); the day something was said or announced ("the White
+  House confirmed on Monday"), a reference time ("since September") and an attribute ("the
+  December shooting") are not compared (merge-1.3);
+* people disagree: a different capitalised name fills the same slot ("met Putin" / "met Trump");
+  a name the other sentence mentions anywhere, sentence-initial too, is not a different one.
 
 One sentence saying *less* (no number, no date) is not a disagreement: wire copy and rewrites
 drop details all the time. The threshold was chosen on MSRP (see `dedup.merge.evaluate`).
@@ -276,11 +279,63 @@ _NOT_NAMES = frozenset(
 )
 
 
+# What a date word is doing in its sentence. Only the dates of the *event* are compared: the day
+# something was said or announced ("the White House confirmed on Monday", "officials said
+# Tuesday") is not the fact's date, and a reference time ("since September", "until after the
+# November election") or an attribute ("the December shooting") is another slot.
+_REPORT = frozenset(
+    [
+        "said",
+        "says",
+        "say",
+        "saying",
+        "told",
+        "tells",
+        "announced",
+        "announces",
+        "announcing",
+        "confirmed",
+        "confirms",
+        "reported",
+        "reports",
+        "reporting",
+        "stated",
+        "declared",
+        "tweeted",
+        "wrote",
+        "added",
+        "noted",
+        "argued",
+        "insisted",
+        "claimed",
+        "revealed",
+        "disclosed",
+        "acknowledged",
+        "admitted",
+        "pledged",
+        "vowed",
+        "promised",
+        "warned",
+        "statement",
+        "interview",
+        "briefing",
+        "conference",
+        "tweet",
+    ]
+)
+_REFERENCE = frozenset(["since", "until", "till", "before", "after", "through", "ahead", "the"])
+_DATE_MODS = frozenset(["on", "late", "early", "last", "this", "next", "in", "a", "an"])
+_DAY_PARTS = frozenset(["morning", "afternoon", "evening", "night"])
+
+
 @dataclass(frozen=True, eq=False)
 class Features:
     numbers: frozenset[str]
-    dates: frozenset[str]
+    dates: frozenset[str]  # every date word
     names: dict  # name → frozenset of (side, neighbour) slot contexts
+    events: frozenset[str] = frozenset()  # the dates of the event (not of a statement)
+    reported: frozenset[str] = frozenset()  # the dates of a statement ("said Monday")
+    mentions: frozenset[str] = frozenset()  # every capitalised word, sentence-initial too
 
 
 def _number(tok: str) -> str | None:
@@ -296,9 +351,30 @@ def _number(tok: str) -> str | None:
     return _NUMBER_WORDS.get(tok.lower())
 
 
+def _date_role(toks: list[str], i: int) -> str:
+    """ "report" (the day something was said), "reference" (since/until/the ... : another
+    slot) or "event" for the date word toks[i]."""
+    j = i - 1
+    if j >= 0 and toks[j].lower() in _REFERENCE:
+        return "reference"
+    while j >= 0 and toks[j].lower() in _DATE_MODS:
+        j -= 1
+    if j >= 0 and toks[j].lower() in _REPORT:
+        return "report"
+    if j >= 0 and toks[j].lower() in _REFERENCE:
+        return "reference"
+    k = i + 1
+    while k < len(toks) and (toks[k].lower() in _DAY_PARTS or toks[k][0].isdigit()):
+        k += 1
+    if k < len(toks) and toks[k].lower() in _REPORT:
+        return "report"
+    return "event"
+
+
 def features(text: str) -> Features:
     toks = _TOKEN.findall(normalize(text))
-    numbers, dates, names = set(), set(), {}
+    numbers, dates, events, reported, names = set(), set(), set(), set(), {}
+    mentions = set()
     for i, tok in enumerate(toks):
         if tok.islower() and tok not in _NUMBER_WORDS and tok not in _TEMPORAL:
             continue  # the common case: a plain lowercase word
@@ -313,7 +389,14 @@ def features(text: str) -> Features:
             # yesterday" are often the same day seen from two publication dates.
             if tok[0].isupper() and d not in _RELATIVE:
                 dates.add(d)
+                role = _date_role(toks, i)
+                if role == "event":
+                    events.add(d)
+                elif role == "report":
+                    reported.add(d)
             continue
+        if _NAME.fullmatch(tok) and low not in _NOT_NAMES:
+            mentions.add(low)
         # A person-like name: one capitalised word (not an acronym, not sentence-initial).
         # Its slot is the lowercase words beside it ("met Putin on" → met), so a different
         # name in the same slot ("met Trump") is a disagreement, "Vladimir Putin" is not.
@@ -322,7 +405,14 @@ def features(text: str) -> Features:
             for side, k in (("p", i - 1), ("n", i + 1)):
                 if 0 <= k < len(toks) and toks[k].islower():
                     ctx.add((side, toks[k]))
-    return Features(frozenset(numbers), frozenset(dates), names)
+    return Features(
+        frozenset(numbers),
+        frozenset(dates),
+        names,
+        frozenset(events),
+        frozenset(reported),
+        frozenset(mentions),
+    )
 
 
 def _disagree(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -339,9 +429,11 @@ def _variant(x: str, y: str) -> bool:
     return SequenceMatcher(None, x, y).ratio() >= 0.8
 
 
-def _names_disagree(a: dict, b: dict) -> bool:
-    only_a = set(a) - set(b)
-    only_b = set(b) - set(a)
+def _names_disagree(fa: Features, fb: Features) -> bool:
+    a, b = fa.names, fb.names
+    # a name the other sentence mentions anywhere (sentence-initial too) is not "only" here
+    only_a = set(a) - set(b) - fb.mentions
+    only_b = set(b) - set(a) - fa.mentions
     if only_a and only_b:
         same = {(x, y) for x in only_a for y in only_b if _variant(x, y)}
         only_a -= {x for x, _ in same}
@@ -365,12 +457,26 @@ def _names_disagree(a: dict, b: dict) -> bool:
 
 
 def conflict(a: Features, b: Features) -> str | None:
-    """Why two sentences cannot state the same fact, or None when nothing vetoes it."""
+    """Why two sentences cannot state the same fact, or None when nothing vetoes it.
+
+    numbers — each side has a number the other lacks (flat: whatever the numbers count);
+    dates — the event's dates disagree: each side dates the event with a day or month the
+            other lacks (the day of a statement, a "since"/"until" time and an attribute
+            such as "the December shooting" are not compared);
+    people — a different name in the same slot."""
     if _disagree(a.numbers, b.numbers):
         return "numbers"
-    if _disagree(a.dates, b.dates):
+    # A statement's day stands in for the event's when its sentence dates no event and the
+    # other sentence gives no statement day to match it with ("denied on Tuesday" / "the
+    # Times reported Monday"); two statement days are compared only when neither sentence
+    # dates the event.
+    ea = a.events or (a.dates if a.reported and not b.reported else frozenset())
+    eb = b.events or (b.dates if b.reported and not a.reported else frozenset())
+    if _disagree(ea, eb):
         return "dates"
-    if _names_disagree(a.names, b.names):
+    if not a.events and not b.events and _disagree(a.reported, b.reported):
+        return "dates"
+    if _names_disagree(a, b):
         return "people"
     return None
 

@@ -46,8 +46,8 @@ from .align import (
 from .sentences import Sentence, split_sentences
 
 # The code version; a composite built with an encoder carries its name too
-# ("merge-1.2+minilm-l6-v2"), since the two paths credit differently.
-VERSION = "merge-1.2"
+# ("merge-1.3+minilm-l6-v2"), since the two paths credit differently.
+VERSION = "merge-1.3"
 MAX_PARAGRAPH_SENTENCES = 4
 _WS = re.compile(r"\s+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
