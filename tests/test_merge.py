@@ -402,6 +402,55 @@ def test_splitter_keeps_titles_initials_and_abbreviations_together():
     ]
 
 
+def test_a_quotation_of_several_sentences_is_never_cut_open():
+    """Cut at its inner full stop, a quotation would reach a composite as `"We will not
+    abandon a single family.` with its quote never closed (seen in the 2026-08-13 replay)."""
+    aa = (
+        '"We will not abandon a single family. Every hospital and every school that fell will '
+        'be rebuilt," de La Espriella said in a televised address from Cali. '
+        "Rescue teams from Spain and Mexico arrived on Wednesday."
+    )
+    assert [s.text for s in split_sentences(aa)] == [
+        '"We will not abandon a single family. Every hospital and every school that fell will '
+        'be rebuilt," de La Espriella said in a televised address from Cali.',
+        "Rescue teams from Spain and Mexico arrived on Wednesday.",
+    ]
+    # curly quotes too; a quotation left open (continued in the next paragraph) and a stray
+    # inch mark leave the sentences as they were
+    assert [s.text for s in split_sentences("“One. Two,” he said. Fine.")] == [
+        "“One. Two,” he said.",
+        "Fine.",
+    ]
+    # a quoted question keeps its attribution; a short quoted line is not a fact of its own
+    tweet = (
+        "“If I am sent a Stand Alone Bill for Stimulus Checks, they will go out IMMEDIATELY. "
+        "I am ready to sign right now. Are you listening Nancy?” Trump tweeted. Then he left."
+    )
+    (unit, after) = split_sentences(tweet)
+    assert unit.text.endswith("Nancy?” Trump tweeted.") and after.text == "Then he left."
+    assert (
+        unit.parts[-1] == "I am ready to sign right now. Are you listening Nancy?” Trump tweeted."
+    )
+    runs_on = '"The first part of it. The second part of the quote goes on. And on.'
+    assert len(split_sentences(runs_on)) == 3
+    assert len(split_sentences("He is 5'11\" tall. She said yes. Then left.")) == 3
+    c = compose(
+        "s",
+        [
+            art("a", "AA", aa),
+            art(
+                "b",
+                "SCMP",
+                '"We will not abandon a single family," he said in a televised address.',
+            ),
+        ],
+    )
+    # the quotation aligns by its inner sentence: one fact, whole, credited to both outlets
+    (fact,) = [s for p in c.paragraphs for s in p.sentences if "abandon" in s.text]
+    assert fact.text.count('"') == 2
+    assert fact.outlets == ("AA", "SCMP")
+
+
 def test_markdown_renders_source_text_inert():
     evil = "<script>alert(1)</script> see [x](javascript:alert(1)) and *this* _that_."
     arts = [

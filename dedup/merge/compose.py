@@ -116,28 +116,49 @@ class _Alignment:
         threshold: float,
         cover: float,
         encoder: Encoder | None = None,
+        facts: Sequence[tuple[str, ...]] | None = None,
     ):
         n = len(texts)
         self.texts = texts
+        # What is compared: each sentence, or each inner sentence of a quotation (a unit's
+        # similarity to another is its best-matching inner pair that nothing vetoes).
+        facts = facts or [(t,) for t in texts]
+        flat = [f for fs in facts for f in fs]
+        owner = np.repeat(np.arange(n), [len(fs) for fs in facts])
         if encoder is None:
-            lx = lexical(texts)
-            self.sim = sim = lx.score()
+            lx = lexical(flat)
+            psim = lx.score()
             # a credit's evidence must carry the fact's core: both sentences' IDF-weighted
             # content words mostly shared (asymmetric cover, the weaker direction)
-            core = np.minimum(lx.cover, lx.cover.T) >= cover
+            pcore = np.minimum(lx.cover, lx.cover.T) >= cover
         else:
-            self.sim = sim = embed_similarity(encoder.encode(texts))
+            psim = embed_similarity(encoder.encode(flat))
             # some content words in common: topic alone embeds close inside one story
-            core = lexical(texts, chars=False).word >= cover
+            pcore = lexical(flat, chars=False).word >= cover
+        if len(flat) == n:
+            self.sim = psim
+        else:  # the best inner pair of each two units
+            first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            rows = np.maximum.reduceat(psim, first, axis=0)
+            self.sim = np.maximum.reduceat(rows, first, axis=1)
         self._feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
+        pfeats: dict[int, object] = {}
+
+        def pfeat(k: int):
+            if k not in pfeats:
+                pfeats[k] = features(flat[k])
+            return pfeats[k]
+
         # Alignment: pairs from different articles above the threshold that nothing vetoes.
-        cand = np.argwhere(
-            np.triu((sim >= threshold) & core, k=1) & (art_of[:, None] != art_of[None, :])
-        )
+        pa = art_of[owner]
+        cand = np.argwhere(np.triu((psim >= threshold) & pcore, k=1) & (pa[:, None] != pa[None, :]))
         self.adj: list[dict[int, float]] = [{} for _ in range(n)]
-        for i, j in cand.tolist():
-            if conflict(self.feat(i), self.feat(j)) is None:
-                self.adj[i][j] = self.adj[j][i] = float(sim[i, j])
+        for p, q in cand.tolist():
+            if conflict(pfeat(p), pfeat(q)) is None:
+                i, j = int(owner[p]), int(owner[q])
+                score = float(psim[p, q])
+                if score > self.adj[i].get(j, -1.0):
+                    self.adj[i][j] = self.adj[j][i] = score
 
     def feat(self, i: int):
         f = self._feats.get(i)
@@ -196,6 +217,7 @@ def credit_links(
         threshold,
         cover,
         enc,
+        [u.sent.facts for u in units],
     )
     key = [(arts[u.article].id, u.sent.start) for u in units]
     return {key[i]: {key[j]: s for j, s in al.adj[i].items()} for i in range(len(units))}
@@ -235,7 +257,7 @@ def compose(
     n = len(units)
     texts = [u.sent.text for u in units]
     art_of = np.array([u.article for u in units])
-    al = _Alignment(texts, art_of, threshold, cover, enc)
+    al = _Alignment(texts, art_of, threshold, cover, enc, [u.sent.facts for u in units])
     sim, adj, feat = al.sim, al.adj, al.feat
     outlet_of = [arts[u.article].outlet for u in units]
 

@@ -643,21 +643,27 @@ def merger_link_scores(
                     keys[normalize(x.text)].append((a.id, x.start))
             cache[cid] = (links, keys)
         links, keys = cache[cid]
-        src = [
-            k
-            for k in keys.get(normalize(r["source_sentence"]), [])
-            if k[0] == r["source_article_id"]
-        ]
-        comp = [
-            k
-            for k in keys.get(normalize(r["composite_sentence"]), [])
-            if k[0] != r["source_article_id"]
-        ]
+        own = r["source_article_id"]
+        src = _units(keys, r["source_sentence"], own, same=True)
+        comp = _units(keys, r["composite_sentence"], own, same=False)
         if not src or not comp:
             raise ValueError(f"{cid}: labelled pair not found in the cluster's sentences")
         found = [links[c][s] for c in comp for s in src if s in links.get(c, {})]
         out.append(max(found) if found else None)
     return out
+
+
+def _units(
+    keys: dict[str, list[tuple[str, int]]], sentence: str, article: str, same: bool
+) -> list[tuple[str, int]]:
+    """The sentence units (article id, start) a labelled sentence is: the unit with its text,
+    or the one that holds it (a label written before the splitter kept a multi-sentence
+    quotation whole names one of its sentences). `same`: in `article`, or in the others."""
+    text = normalize(sentence)
+    found = [k for k in keys.get(text, []) if (k[0] == article) == same]
+    if found:
+        return found
+    return [k for unit, ks in keys.items() if text in unit for k in ks if (k[0] == article) == same]
 
 
 def merger_decisions(

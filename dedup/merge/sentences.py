@@ -31,6 +31,14 @@ class Sentence:
     text: str
     paragraph: int  # index of the paragraph it belongs to (counting kept paragraphs)
     index: int  # position among the article's kept sentences
+    # A quotation of several sentences is one Sentence; its inner sentences, which alignment
+    # compares one by one ("We will not abandon a single family." is a fact of its own).
+    parts: tuple[str, ...] = ()
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """What alignment compares: the inner sentences of a quotation, else the sentence."""
+        return self.parts or (self.text,)
 
 
 _PARA = re.compile(r"[^\n]+")
@@ -319,7 +327,12 @@ def _trim(text: str, s: int, e: int) -> int:
 
 
 def sentence_spans(chunk: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of one paragraph (no line breaks inside)."""
+    """(start, end) of each sentence of one paragraph (no line breaks inside); a quotation of
+    a few sentences is one."""
+    return _keep_quotes_whole(_raw_spans(chunk), chunk)
+
+
+def _raw_spans(chunk: str) -> list[tuple[int, int]]:
     spans = []
     start = 0
     n = len(chunk)
@@ -334,6 +347,88 @@ def sentence_spans(chunk: str) -> list[tuple[int, int]]:
     if start < n:
         spans.append((start, len(chunk.rstrip())))
     return [(a, b) for a, b in spans if b > a]
+
+
+# A quotation of several sentences stays one unit: cut at its inner full stops, a composite
+# would print `"We will not abandon a single family.` with its quote never closed, and credit
+# the fragment inside the quotation. Only a quotation that closes within a few sentences of
+# the same paragraph is joined; one that runs on (the convention for a quote continued in the
+# next paragraph) or a stray inch mark leaves the sentences as they were.
+_QUOTE_JOIN_MAX = 5  # sentences
+_QUOTE_JOIN_CHARS = 900
+
+
+def _quote_depth(text: str, depth: int) -> int:
+    """Open double quotations after `text`, starting from `depth` open ones: curly quotes nest,
+    a straight one closes an open quotation or opens one."""
+    for ch in text:
+        if ch in "“«„":
+            depth += 1
+        elif ch in "”»":
+            depth = max(0, depth - 1)
+        elif ch == '"':
+            depth = depth - 1 if depth > 0 else 1
+    return depth
+
+
+_PART_MIN_WORDS = 6
+
+
+def _quote_parts(unit: str) -> tuple[str, ...]:
+    """The inner sentences of a joined quotation, for alignment; a short one ("Have this
+    money.", "I will sign now!") rides with the one before it, so that a few common words
+    cannot credit the whole quotation."""
+    parts: list[list[int]] = []
+    for a, b in _raw_spans(unit):
+        if parts and (
+            len(unit[a:b].split()) < _PART_MIN_WORDS
+            or len(unit[parts[-1][0] : parts[-1][1]].split()) < _PART_MIN_WORDS
+        ):
+            parts[-1][1] = b
+        else:
+            parts.append([a, b])
+    return tuple(unit[a:b] for a, b in parts) if len(parts) > 1 else ()
+
+
+# `“…?” Trump tweeted.`: a question or exclamation inside quotes ends a sentence for the
+# splitter, which would leave the attribution as a sentence of its own.
+_ATTRIBUTION = re.compile(
+    r"^\S+(?:\s+\S+){0,4}\s+(?:said|says|asked|tweeted|wrote|told|added|replied|insisted)"
+    r"\b[^.!?]*[.!?]$"
+)
+
+
+def _keep_quotes_whole(spans: list[tuple[int, int]], chunk: str) -> list[tuple[int, int]]:
+    return _join_attributions(_join_quotations(spans, chunk), chunk)
+
+
+def _join_attributions(spans: list[tuple[int, int]], chunk: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        prev = chunk[out[-1][0] : out[-1][1]] if out else ""
+        if prev[-2:-1] in ("?", "!") and prev[-1:] in '"”»' and _ATTRIBUTION.match(chunk[a:b]):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _join_quotations(spans: list[tuple[int, int]], chunk: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        depth = _quote_depth(chunk[spans[i][0] : spans[i][1]], 0)
+        j = i
+        while depth > 0 and j + 1 < len(spans) and j + 1 - i < _QUOTE_JOIN_MAX:
+            j += 1
+            depth = _quote_depth(chunk[spans[j][0] : spans[j][1]], depth)
+        if j > i and depth == 0 and spans[j][1] - spans[i][0] <= _QUOTE_JOIN_CHARS:
+            out.append((spans[i][0], spans[j][1]))
+            i = j + 1
+        else:
+            out.append(spans[i])
+            i += 1
+    return out
 
 
 def split_sentences(text: str, *, drop_boilerplate: bool = True) -> list[Sentence]:
@@ -351,7 +446,8 @@ def split_sentences(text: str, *, drop_boilerplate: bool = True) -> list[Sentenc
             piece = text[s:e]
             if drop_boilerplate and is_boilerplate(piece):
                 continue
-            out.append(Sentence(s, e, piece, para_no, len(out)))
+            parts = _quote_parts(piece)
+            out.append(Sentence(s, e, piece, para_no, len(out), parts))
             kept = True
         if kept:
             para_no += 1
