@@ -197,6 +197,36 @@ def test_single_outlet_story_still_composes():
     assert out.rstrip().endswith("according to BBC.")
 
 
+def test_a_story_that_shares_only_a_side_detail_still_tells_the_news():
+    """The 2026-08-13 replay: BBC's item is a one-line summary that shares only a side detail
+    with SCMP's article. Shared facts alone made the composite that one line; the news (Japan
+    protests) was left out."""
+    bbc = art(
+        "b",
+        "BBC",
+        "It was the first time the Russian leader had visited the Kuril islands, according to "
+        "state media.",
+    )
+    scmp = art(
+        "s",
+        "SCMP",
+        "Japan's prime minister on Thursday called Russian President Vladimir Putin's visit to "
+        'the disputed Kuril Islands "absolutely unacceptable" and said Tokyo had lodged a '
+        "strong protest with Moscow.",
+        "It was the first time the Russian leader had visited the islands, which Japan calls "
+        "the Northern Territories, according to Russian state media.",
+        "Putin toured a fish processing plant and a new military housing complex on Iturup, "
+        "the largest of the four islands, state television showed.",
+        "The islands were seized by Soviet forces at the end of World War II.",
+    )
+    c = compose("s", [bbc, scmp])
+    sents = [s for p in c.paragraphs for s in p.sentences]
+    assert c.primary_outlet == "SCMP"
+    assert sents[0].text.startswith("Japan's prime minister") and sents[0].outlets == ("SCMP",)
+    assert any(set(s.outlets) == {"SCMP", "BBC"} for s in sents)  # the shared detail, credited
+    assert len(sents) == 3  # MIN_FACTS: the leads fill in, not the whole article
+
+
 def test_deterministic_and_independent_of_input_order():
     arts = load_articles(DAVOS)
     a = json.dumps(to_json(compose("s", arts)), sort_keys=True)

@@ -13,7 +13,9 @@ Steps (all deterministic: inputs are sorted first, every tie has an explicit key
    every sentence aligned with it is used up; a candidate too similar to a chosen fact is
    redundant and dropped;
 4. keep the facts carried by two or more outlets when the story has any, else the primary
-   article's own sentences (a single-outlet story still gets a composite);
+   article's own sentences (a single-outlet story still gets a composite); when fewer than
+   `MIN_FACTS` are shared, the leads of single-outlet facts fill in (two outlets may share
+   only a side detail while the news itself is in one outlet's first sentence);
 5. primary source = the outlet carrying most kept facts; facts ordered as the primary tells
    them (others slotted in by their relative position in their own article); consecutive facts
    with the same outlets form a paragraph.
@@ -49,6 +51,9 @@ from .sentences import Sentence, split_sentences
 # ("merge-1.3+minilm-l6-v2"), since the two paths credit differently.
 VERSION = "merge-1.3"
 MAX_PARAGRAPH_SENTENCES = 4
+# A composite of shared facts shorter than this is filled with single-outlet facts, leads
+# first: a feed item that is only a summary often shares one side detail with the full story.
+MIN_FACTS = 3
 _WS = re.compile(r"\s+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -233,6 +238,7 @@ def compose(
     redundancy: float | None = None,
     min_outlets: int | None = None,
     max_paragraph_sentences: int = MAX_PARAGRAPH_SENTENCES,
+    min_facts: int = MIN_FACTS,
 ) -> Composite:
     """The story's credited composite (see the module docstring for how).
 
@@ -293,20 +299,35 @@ def compose(
 
     chosen: list[int] = []
     used = np.zeros(n, dtype=bool)
-    for i in order:
-        if len(support[i]) < need:
-            break
+
+    def take(i: int) -> None:
+        """Choose `i` unless used up or redundant with a chosen fact."""
         if used[i]:
-            continue
+            return
+        used[i] = True
         if chosen and any(
             sim[i, c] >= redundancy and conflict(feat(i), feat(c)) is None for c in chosen
         ):
-            used[i] = True
-            continue
+            return
         chosen.append(i)
-        used[i] = True
         for j in adj[i]:
             used[j] = True
+
+    for i in order:
+        if len(support[i]) < need:
+            break
+        take(i)
+    if need > 1 and min_outlets is None and len(chosen) < min_facts:
+        # Too little is shared to tell the story: single-outlet facts fill in, each article's
+        # lead first (the news), then second sentences, and so on.
+        rest = sorted(
+            (i for i in range(n) if not used[i]),
+            key=lambda i: (units[i].sent.index, prov_rank[outlet_of[i]], units[i].article),
+        )
+        for i in rest:
+            if len(chosen) >= min_facts:
+                break
+            take(i)
 
     # Credits: the representative itself plus, per other article, its best aligned sentence.
     def credits_for(i: int) -> list[tuple[int, int]]:  # (article index, unit index)
