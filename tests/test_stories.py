@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from dedup import DedupSettings, Doc, KnownDoc, assign_stories, cluster
-from dedup.evaluate import evaluate_stories, render_story_report, score_clusters
+from dedup.evaluate import (
+    evaluate_stories,
+    neighbour_accuracy,
+    render_story_report,
+    score_clusters,
+)
+from dedup.evaluate import (
+    main as evaluate_main,
+)
 
 T0 = datetime(2026, 8, 13, 9, tzinfo=UTC)
 FIXTURE = Path(__file__).parent / "fixtures" / "stories" / "neus_sample.jsonl"
@@ -256,6 +264,17 @@ def _davos_docs() -> list[Doc]:
             Doc(row["id"], row["outlet"], row["title"], row["text"], _parse_time(row["published"]))
         )
     return docs
+
+
+def test_neighbour_accuracy_says_how_separable_a_set_is(capsys):
+    """The ceiling diagnostic: the share of articles whose most similar article is of their
+    own story, per similarity, on the real labelled sample."""
+    result = neighbour_accuracy(FIXTURE, DedupSettings(encoder="none"))
+    assert result["encoder"] == "none" and "mix" not in result
+    assert 0.8 <= result["tfidf"] <= 1.0
+    assert result["articles"] <= 39
+    assert evaluate_main([str(FIXTURE), "--neighbours", "--encoder", "none"]) == 0
+    assert f"tfidf {result['tfidf']:.3f}" in capsys.readouterr().out
 
 
 def test_golden_davos_story_told_in_other_words_is_one_story():
