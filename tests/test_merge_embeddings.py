@@ -229,3 +229,19 @@ def test_announcement_day_does_not_block_a_credit_but_the_event_day_does(encoder
         SourceArticle("b1", "Outlet B", "Talks", y + " The mayor declared a day of mourning."),
     ]
     assert links_from(arts, encoder) == []
+
+
+@needs_encoder
+def test_margin_sweep_starts_from_the_merger_credit_rule(encoder):
+    # The margin criterion is measured, not merged (docs/merge-evaluation.md, merge-1.3
+    # "margin"): its sweep adds to the merger's own credit rule, so with no margin credit it
+    # must score exactly what the merger scores on the labels.
+    from dedup.merge.evaluate import evaluate_labels, margin_sweep
+
+    labels = FIX / "credit_labels.jsonl"
+    r = margin_sweep(labels, encoder=encoder)
+    assert r["merger"] == evaluate_labels(labels, encoder=encoder)["merger"]["now"]["weighted"]
+    assert r["sweep"]["floor 0.60"]["0.40"] == r["merger"]  # a gap nothing reaches adds nothing
+    for pick, test in (("even", "odd"), ("odd", "even")):
+        chosen = r["split_half"][f"chosen_on_{pick}"]
+        assert {"floor", "gap", f"on_{test}", f"added_on_{test}"} <= set(chosen)

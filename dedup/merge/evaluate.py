@@ -4,6 +4,7 @@
     python -m dedup.merge.evaluate --sentences DIR [--json]     # msrp_train.tsv, sts_*.tsv
     python -m dedup.merge.evaluate --labels tests/fixtures/merge/credit_labels.jsonl [--json]
     python -m dedup.merge.evaluate --fit --sentences DIR --labels FILE   # refit EMBED_* (JSON)
+        # --fit --labels also sweeps the margin criterion (measured, not merged; see margin_sweep)
 
 `--encoder auto|none|minilm-l6-v2` (default auto) picks the merger's path: the sentence encoder
 when the embeddings extra is installed, else the lexical score.
@@ -54,10 +55,13 @@ from . import article_from_dict, compose
 from .align import (
     EMBED_CREDIT_THRESHOLD,
     EMBED_THRESHOLD,
+    EMBED_WORD_FLOOR,
     THRESHOLD,
     conflict,
+    cosines,
     embed_combine,
     features,
+    lexical,
     pair_scores,
     paired_cosines,
 )
@@ -727,6 +731,207 @@ def credit_threshold_sweep(
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# A story-relative (margin) credit criterion for the embedding path: measured, not in the merger
+#
+# Bitext mining (Artetxe & Schwenk 2019) accepts a pair that stands out from each side's
+# nearest other candidates. Here: an inner pair (x in article A, y in article B) of the
+# embedding path that the credit line misses would also be credited when its cosine is >=
+# `floor`, x and y are each other's best match in B and A, and the cosine exceeds the mean of
+# both sides' background by `gap`. The background of x is the mean cosine of its `k` best
+# matches among B's other sentences (y excluded): per other article, not over the whole story,
+# because a fact several outlets carry would otherwise be its own background. The content-word
+# floor and the vetoes are the merger's. docs/merge-evaluation.md (merge-1.3, "margin") has
+# the numbers: on the hand labels the margin carries no usable signal, so it is not merged.
+
+MARGIN_FLOORS = (0.45, 0.50, 0.55, 0.60)
+MARGIN_GAPS = tuple(round(g, 2) for g in np.arange(0.0, 0.401, 0.02))
+
+
+def margin_features(
+    rows: Sequence[dict], stories: str | Path, encoder: EncoderChoice = "auto", k: int = 1
+) -> list[list[dict]]:
+    """For each labelled pair, the inner pairs (`Sentence.facts`) between the composite
+    sentence's units and the source sentence's unit, as the merger sees them: `cos`, `word`
+    (content-word cosine), `veto`, `mutual` (each is the other's best match in its article),
+    `gap` (cosine minus the mean of both sides' background, None when an article has no other
+    sentence)."""
+    from .compose import _sorted_articles, _story_units
+
+    enc = resolve_encoder(encoder)
+    if enc is None:
+        raise ValueError("the margin criterion is for the embedding path: it needs an encoder")
+    clusters = load_clusters(stories)
+    cache: dict[str, dict] = {}
+    out: list[list[dict]] = []
+    for r in rows:
+        cid = r["cluster_id"]
+        if cid not in cache:
+            arts = _sorted_articles(clusters[cid])
+            units = _story_units(arts)
+            facts = [u.sent.facts for u in units]
+            flat = [f for fs in facts for f in fs]
+            owner = np.repeat(np.arange(len(units)), [len(fs) for fs in facts])
+            cos = cosines(enc.encode(flat))
+            first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            keys: dict[str, list[tuple[str, int]]] = defaultdict(list)
+            for a in arts:
+                for x in split_sentences(a.text):
+                    keys[normalize(x.text)].append((a.id, x.start))
+            cache[cid] = {
+                "flat": flat,
+                "owner": owner,
+                "cos": cos,
+                "word": lexical(flat, chars=False).word,
+                "unit_cos": np.maximum.reduceat(cos, first, axis=1),  # inner x unit: best part
+                "art": np.array([u.article for u in units]),
+                "index": {(arts[u.article].id, u.sent.start): i for i, u in enumerate(units)},
+                "keys": keys,
+            }
+        d = cache[cid]
+        own = r["source_article_id"]
+        pairs = []
+        for ck in _units(d["keys"], r["composite_sentence"], own, same=False):
+            for sk in _units(d["keys"], r["source_sentence"], own, same=True):
+                i, j = d["index"][ck], d["index"][sk]
+                for p in np.flatnonzero(d["owner"] == i):
+                    for q in np.flatnonzero(d["owner"] == j):
+                        pairs.append(_margin_pair(d, int(p), int(q), i, j, k))
+        out.append(pairs)
+    return out
+
+
+def _margin_pair(d: dict, p: int, q: int, i: int, j: int, k: int) -> dict:
+    c = float(d["cos"][p, q])
+    art, uc = d["art"], d["unit_cos"]
+    in_b = np.flatnonzero(art == art[j])
+    in_a = np.flatnonzero(art == art[i])
+    mutual = c >= uc[p, in_b].max() and c >= uc[q, in_a].max()
+    bg_p = np.sort(uc[p, in_b[in_b != j]])[::-1][:k]
+    bg_q = np.sort(uc[q, in_a[in_a != i]])[::-1][:k]
+    gap = None
+    if len(bg_p) and len(bg_q):
+        gap = round(c - (float(bg_p.mean()) + float(bg_q.mean())) / 2, 6)
+    return {
+        "cos": c,
+        "word": float(d["word"][p, q]),
+        "veto": conflict(features(d["flat"][p]), features(d["flat"][q])) is not None,
+        "mutual": bool(mutual),
+        "gap": gap,
+    }
+
+
+def _margin_credit(pair: dict, floor: float | None, gap: float) -> bool:
+    """The merger's credit rule on one inner pair, or (when `floor` is set) the margin rule."""
+    if pair["veto"] or pair["word"] < EMBED_WORD_FLOOR:
+        return False
+    if float(embed_combine(pair["cos"])) >= EMBED_CREDIT_THRESHOLD:
+        return True
+    if floor is None or pair["cos"] < floor or not pair["mutual"] or pair["gap"] is None:
+        return False
+    return pair["gap"] >= gap
+
+
+def _auc(scores: Sequence[float], y: Sequence[bool], w: Sequence[float]) -> float | None:
+    """Weighted ROC AUC: the chance that a true pair outscores a false one (ties count half)."""
+    pos = [(s, wi) for s, t, wi in zip(scores, y, w, strict=True) if t]
+    neg = [(s, wi) for s, t, wi in zip(scores, y, w, strict=True) if not t]
+    total = sum(a for _, a in pos) * sum(b for _, b in neg)
+    if not total:
+        return None
+    won = sum(a * b * (1.0 if s > u else 0.5 if s == u else 0.0) for s, a in pos for u, b in neg)
+    return round(won / total, 4)
+
+
+def margin_sweep(
+    path: str | Path,
+    stories: str | Path | None = None,
+    encoder: EncoderChoice = "auto",
+    target: float = 0.98,
+    k: int = 1,
+) -> dict:
+    """The margin criterion against the labels: weighted precision/recall of "the merger's
+    credit rule OR the margin rule" per (cosine floor, gap); a split-half check of choosing
+    them (on one half, the most weighted recall among the settings whose *added* credits are
+    at least `target` precise, ties to the stricter setting; scored on the other half); and
+    how well the gap and the cosine separate the labelled pairs the credit line misses
+    (mutual best match, no veto, word floor met, cosine >= the lowest floor)."""
+    enc = resolve_encoder(encoder)
+    rows = load_labels(path)
+    stories = stories or Path(path).with_name(LABEL_CLUSTERS)
+    y = [bool(r["label"]) for r in rows]
+    w = [float(r.get("weight", 1.0)) for r in rows]
+    pairs = margin_features(rows, stories, enc, k)
+    settings = [(f, g) for f in MARGIN_FLOORS for g in MARGIN_GAPS]
+    base = [any(_margin_credit(p, None, 0.0) for p in ps) for ps in pairs]
+    pred = {s: [any(_margin_credit(p, *s) for p in ps) for ps in pairs] for s in settings}
+
+    def at(dec: list[bool], idx) -> dict:
+        return _wprf([dec[i] for i in idx], [y[i] for i in idx], [w[i] for i in idx])["weighted"]
+
+    def added(dec: list[bool], idx) -> dict:
+        new = [i for i in idx if dec[i] and not base[i]]
+        ws = sum(w[i] for i in new)
+        ok = sum(w[i] for i in new if y[i])
+        return {
+            "pairs": len(new),
+            "true": sum(y[i] for i in new),
+            "weighted_precision": (round(ok / ws, 4) if ws else None),
+        }
+
+    halves = {"even": range(0, len(rows), 2), "odd": range(1, len(rows), 2)}
+    split = {}
+    for pick, test in (("even", "odd"), ("odd", "even")):
+        ok = [
+            ((at(pred[s], halves[pick])["recall"] or 0.0), s[1], s[0])
+            for s in settings
+            if (added(pred[s], halves[pick])["weighted_precision"] or 1.0) >= target
+        ]
+        _, g, f = max(ok)
+        split[f"chosen_on_{pick}"] = {
+            "floor": f,
+            "gap": g,
+            "on_" + pick: at(pred[(f, g)], halves[pick]),
+            "on_" + test: at(pred[(f, g)], halves[test]),
+            "added_on_" + test: added(pred[(f, g)], halves[test]),
+            "merger_on_" + test: at(base, halves[test]),
+        }
+    band = []
+    for n, ps in enumerate(pairs):
+        cand = [
+            p
+            for p in ps
+            if not p["veto"]
+            and p["word"] >= EMBED_WORD_FLOOR
+            and p["mutual"]
+            and p["gap"] is not None
+            and p["cos"] >= MARGIN_FLOORS[0]
+        ]
+        if cand and not base[n]:
+            band.append((max(cand, key=lambda p: (p["gap"], p["cos"])), y[n], w[n]))
+    by = [t for _, t, _ in band]
+    bw = [x for _, _, x in band]
+    return {
+        "version": composite_version(enc),
+        "k": k,
+        "target_precision": target,
+        "merger": at(base, range(len(rows))),
+        "sweep": {
+            f"floor {f:.2f}": {f"{g:.2f}": at(pred[(f, g)], range(len(rows))) for g in MARGIN_GAPS}
+            for f in MARGIN_FLOORS
+        },
+        "split_half": split,
+        "missed_band": {
+            "pairs": len(band),
+            "true": sum(by),
+            "auc_gap": _auc([p["gap"] for p, _, _ in band], by, [1.0] * len(band)),
+            "auc_gap_weighted": _auc([p["gap"] for p, _, _ in band], by, bw),
+            "auc_cos": _auc([p["cos"] for p, _, _ in band], by, [1.0] * len(band)),
+            "auc_cos_weighted": _auc([p["cos"] for p, _, _ in band], by, bw),
+        },
+    }
+
+
 def fit_embedding(sentences: str | Path, encoder: EncoderChoice = "minilm-l6-v2") -> dict:
     """Refit align.EMBED_WEIGHTS and EMBED_THRESHOLD: a logistic over the cosine on MSRP train
     plus the STS train news rows (score >= 4 positive); the threshold is F1-optimal on the
@@ -918,7 +1123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fit",
         action="store_true",
         help="with --sentences: refit the embedding score (align.EMBED_WEIGHTS); with --labels: "
-        "sweep the credit threshold, with a split-half check of choosing it there",
+        "sweep the credit threshold, with a split-half check of choosing it there (and, with "
+        "an encoder, the margin criterion, which is measured but not in the merger)",
     )
     args = ap.parse_args(argv)
     enc = resolve_encoder(args.encoder)
@@ -930,6 +1136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fits["embedding_score"] = fit_embedding(args.sentences, enc)
         if args.labels:
             fits["credit_threshold"] = credit_threshold_sweep(args.labels, args.stories, enc)
+            if enc is not None:
+                fits["margin"] = margin_sweep(args.labels, args.stories, enc)
         print(json.dumps(fits, indent=2))
         return 0
     if args.labels:
