@@ -224,7 +224,7 @@ def test_a_story_that_shares_only_a_side_detail_still_tells_the_news():
     assert c.primary_outlet == "SCMP"
     assert sents[0].text.startswith("Japan's prime minister") and sents[0].outlets == ("SCMP",)
     assert any(set(s.outlets) == {"SCMP", "BBC"} for s in sents)  # the shared detail, credited
-    assert len(sents) == 3  # MIN_FACTS: the leads fill in, not the whole article
+    assert len(sents) == 2  # the lead fills in, not the rest of the article
 
 
 def test_deterministic_and_independent_of_input_order():

@@ -14,8 +14,8 @@ Steps (all deterministic: inputs are sorted first, every tie has an explicit key
    redundant and dropped;
 4. keep the facts carried by two or more outlets when the story has any, else the primary
    article's own sentences (a single-outlet story still gets a composite); when fewer than
-   `MIN_FACTS` are shared, the leads of single-outlet facts fill in (two outlets may share
-   only a side detail while the news itself is in one outlet's first sentence);
+   `MIN_FACTS` are shared, the articles' leads fill in (two outlets may share only a side
+   detail while the news itself is in one outlet's first sentence);
 5. primary source = the outlet carrying most kept facts; facts ordered as the primary tells
    them (others slotted in by their relative position in their own article); consecutive facts
    with the same outlets form a paragraph.
@@ -38,8 +38,10 @@ from .align import (
     CREDIT_THRESHOLD,
     EMBED_CREDIT_THRESHOLD,
     EMBED_REDUNDANCY_THRESHOLD,
+    EMBED_THRESHOLD,
     EMBED_WORD_FLOOR,
     REDUNDANCY_THRESHOLD,
+    THRESHOLD,
     conflict,
     embed_similarity,
     features,
@@ -51,8 +53,8 @@ from .sentences import Sentence, split_sentences
 # ("merge-1.3+minilm-l6-v2"), since the two paths credit differently.
 VERSION = "merge-1.3"
 MAX_PARAGRAPH_SENTENCES = 4
-# A composite of shared facts shorter than this is filled with single-outlet facts, leads
-# first: a feed item that is only a summary often shares one side detail with the full story.
+# A composite of fewer shared facts than this takes the articles' leads too: a feed item that
+# is only a summary often shares one side detail with the full story, not the news.
 MIN_FACTS = 3
 _WS = re.compile(r"\s+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -299,15 +301,25 @@ def compose(
 
     chosen: list[int] = []
     used = np.zeros(n, dtype=bool)
+    # the paraphrase line (MSRP-fitted), below the credit line: "the same thing said"
+    paraphrase = min(redundancy, THRESHOLD if enc is None else EMBED_THRESHOLD)
 
-    def take(i: int) -> None:
-        """Choose `i` unless used up or redundant with a chosen fact."""
+    def take(i: int, lead: bool = False) -> None:
+        """Choose `i` unless used up or redundant with a chosen fact (similar, and no veto
+        making the two different facts). A `lead` filling in is redundant with a fact that
+        other articles carry when it is merely a paraphrase of it, whatever the vetoes say; a
+        fact its own article carries too is that article's other sentence, not a restatement."""
         if used[i]:
             return
         used[i] = True
-        if chosen and any(
-            sim[i, c] >= redundancy and conflict(feat(i), feat(c)) is None for c in chosen
-        ):
+
+        def restates(c: int) -> bool:
+            if not lead:
+                return sim[i, c] >= redundancy and conflict(feat(i), feat(c)) is None
+            carriers = {units[c].article} | {units[j].article for j in adj[c]}
+            return units[i].article not in carriers and sim[i, c] >= paraphrase
+
+        if any(restates(c) for c in chosen):
             return
         chosen.append(i)
         for j in adj[i]:
@@ -318,16 +330,16 @@ def compose(
             break
         take(i)
     if need > 1 and min_outlets is None and len(chosen) < min_facts:
-        # Too little is shared to tell the story: single-outlet facts fill in, each article's
-        # lead first (the news), then second sentences, and so on.
+        # Too little is shared to tell the story: the articles' leads (the news itself) fill
+        # in, the most-sharing outlet's first.
         rest = sorted(
-            (i for i in range(n) if not used[i]),
-            key=lambda i: (units[i].sent.index, prov_rank[outlet_of[i]], units[i].article),
+            (i for i in range(n) if not used[i] and units[i].sent.index == 0),
+            key=lambda i: (prov_rank[outlet_of[i]], units[i].article),
         )
         for i in rest:
             if len(chosen) >= min_facts:
                 break
-            take(i)
+            take(i, lead=True)
 
     # Credits: the representative itself plus, per other article, its best aligned sentence.
     def credits_for(i: int) -> list[tuple[int, int]]:  # (article index, unit index)
