@@ -207,3 +207,28 @@ def test_replayed_capture_joins_its_stories_and_keeps_neighbouring_news_apart(en
     assert story("Colombia earthquake death toll rises to 265") == story(
         "Death toll from Colombia earthquake rises to 265"
     )
+
+
+@needs_encoder
+def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_path):
+    """`python -m dedup.finetune`: the encoder learns from labelled stories (two steps here;
+    the numbers in docs/story-evaluation.md come from full epochs on NeuS dev)."""
+    from sentence_transformers import SentenceTransformer
+
+    from dedup.embeddings import MiniLMEncoder
+    from dedup.finetune import finetune, split_stories
+
+    sample = Path(__file__).parent / "fixtures" / "stories" / "neus_sample.jsonl"
+    labels = [json.loads(line)["cluster_id"] for line in sample.read_text().splitlines()]
+    even, odd = split_stories(labels, "even"), split_stories(labels, "odd")
+    assert not (even & odd).any() and (even | odd).all()  # the halves split stories, not articles
+    assert {labels[i] for i in np.flatnonzero(even)}.isdisjoint(
+        labels[i] for i in np.flatnonzero(odd)
+    )
+
+    report = finetune(sample, tmp_path / "model", half="even", epochs=1, max_steps=2)
+    assert report["steps"] == 2 and 0.0 <= report["held_out_after"] <= 1.0
+    tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    text = "Japan protests Putin's visit to the disputed Kuril Islands."
+    base = MiniLMEncoder().encode([text])[0]
+    assert not np.allclose(tuned.encode([text], normalize_embeddings=True)[0], base, atol=1e-4)
