@@ -20,6 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from dedup import Doc, cluster
 from dedup.embeddings import CHOICES, encoder_name, load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
+from dedup.stories import most_similar
 
 METRIC_KEYS = (
     "pairwise_precision",
@@ -171,44 +173,23 @@ def neighbour_accuracy(
     """Nearest-neighbour accuracy of the story similarity on a labelled file: per similarity
     (TF-IDF, encoder, their production mix), the share of articles (in a story of two or more)
     whose most similar other article within `max_gap_days` belongs to their gold story."""
-    from dedup.features import doc_terms, tfidf_matrix
-    from dedup.stories import embed_text
-
     settings = settings or DedupSettings()
     docs, gold = load_labelled(path)
     label = np.array([gold[d.id] for d in docs])
     sizes = Counter(label.tolist())
     has_mate = np.array([sizes[x] > 1 for x in label])
-    matrix = tfidf_matrix([doc_terms(d.title, d.text, settings) for d in docs])
     encoder = load_encoder(settings.encoder)
-    vectors = None
-    if encoder is not None:
-        vectors = encoder.encode([embed_text(d.title, d.text) for d in docs]).astype(np.float64)
-    ts = np.array([d.published.timestamp() if d.published else np.nan for d in docs])
     weights = {"tfidf": 0.0}
-    if vectors is not None:
+    if encoder is not None:
         weights.update(embedding=1.0, mix=settings.embedding_weight)
-    n = len(docs)
     result: dict[str, Any] = {
         "path": str(path),
         "articles": int(has_mate.sum()),
         "encoder": encoder_name(encoder),
     }
     for name, w in weights.items():
-        best = np.empty(n, dtype=np.int64)
-        for start in range(0, n, chunk):
-            rows = np.arange(start, min(n, start + chunk))
-            sim = np.zeros((len(rows), n))
-            if w < 1.0:
-                sim += (1.0 - w) * (matrix[rows] @ matrix.T).toarray()
-            if w > 0.0 and vectors is not None:
-                sim += w * (vectors[rows] @ vectors.T)
-            gap = np.abs(ts[rows][:, None] - ts[None, :])
-            sim[gap > settings.max_gap_days * 86400.0] = -np.inf  # NaN (no date) passes
-            sim[np.arange(len(rows)), rows] = -np.inf
-            best[rows] = sim.argmax(axis=1)
-        hit = label[best] == label
-        result[name] = round(float(hit[has_mate].mean()), 4)
+        best = most_similar(docs, replace(settings, embedding_weight=w), encoder, chunk)
+        result[name] = round(float((label[best] == label)[has_mate].mean()), 4)
     return result
 
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.embeddings import MiniLMEncoder
-from dedup.features import doc_terms, tfidf_matrix
+from dedup import Doc
+from dedup.embeddings import MiniLMEncoder, load_encoder
 from dedup.settings import DedupSettings
-from dedup.stories import embed_text
+from dedup.stories import embed_text, most_similar
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,6 @@ def split_stories(labels: Sequence[str], half: str, seed: int = 0) -> np.ndarray
     first = set(ids[: len(ids) // 2])
     in_first = np.array([x in first for x in labels])
     return in_first if half == "even" else ~in_first
-
-
-def hard_negatives(
-    texts: Sequence[str], titles: Sequence[str], labels: np.ndarray, vectors
-) -> np.ndarray:
-    """Each article's most similar article of another story under the production mix."""
-    settings = DedupSettings()
-    m = tfidf_matrix([doc_terms(t, x, settings) for t, x in zip(titles, texts, strict=True)])
-    w = settings.embedding_weight
-    out = np.empty(len(texts), dtype=np.int64)
-    for start in range(0, len(texts), 512):
-        rows = np.arange(start, min(len(texts), start + 512))
-        sim = (1 - w) * (m[rows] @ m.T).toarray() + w * (vectors[rows] @ vectors.T)
-        sim[labels[rows][:, None] == labels[None, :]] = -np.inf
-        out[rows] = sim.argmax(axis=1)
-    return out
 
 
 def nearest_accuracy(vectors: np.ndarray, labels: np.ndarray) -> float:
@@ -108,9 +92,10 @@ def finetune(
             nearest_accuracy(encode(np.flatnonzero(held)), labels[held]), 4
         )
     tr = np.flatnonzero(train)
-    hard = tr[
-        hard_negatives([bodies[i] for i in tr], [titles[i] for i in tr], labels[tr], encode(tr))
-    ]
+    # each anchor's hardest wrong article: the other story's article the production mix finds
+    # most similar (the stock encoder's vectors, cached)
+    docs = [Doc(str(i), None, titles[i], bodies[i], None) for i in tr]
+    hard = tr[most_similar(docs, DedupSettings(), load_encoder("auto"), groups=labels[tr])]
     hard_of = dict(zip(tr.tolist(), hard.tolist(), strict=True))
     groups: dict[str, list[int]] = defaultdict(list)
     for i in tr.tolist():

@@ -327,6 +327,41 @@ class Similarity:
         return idx, val
 
 
+def most_similar(
+    docs: Sequence,
+    settings: DedupSettings,
+    encoder: Encoder | None = None,
+    chunk: int = 512,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each document's most similar other document within `max_gap_days` (of another group,
+    with `groups`), by the story similarity of `settings` (documents: anything with id, outlet,
+    title, text, published); exact, in row chunks. For diagnostics and training, not the
+    pipeline."""
+    items = [_Item(d.id, d.outlet, d.title, d.text, d.published, None) for d in docs]
+    vectors = None
+    if encoder is not None and settings.embedding_weight > 0.0:
+        vectors = encoder.encode([embed_text(d.title, d.text) for d in items])
+    sim = Similarity(
+        items,
+        tfidf_matrix([doc_terms(d.title, d.text, settings) for d in items]),
+        vectors,
+        settings,
+    )
+    n = len(items)
+    best = np.empty(n, dtype=np.int64)
+    everyone = np.arange(n)
+    for start in range(0, n, chunk):
+        rows = everyone[start : start + chunk]
+        block = sim.block(rows, everyone)
+        block[~sim.gap_ok(rows, everyone)] = -np.inf
+        block[np.arange(len(rows)), rows] = -np.inf
+        if groups is not None:
+            block[groups[rows][:, None] == groups[None, :]] = -np.inf
+        best[rows] = block.argmax(axis=1)
+    return best
+
+
 def candidate_pairs(
     items: Sequence[_Item],
     dup_sig: np.ndarray,

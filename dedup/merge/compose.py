@@ -106,6 +106,22 @@ def composite_version(encoder: Encoder | None) -> str:
     return VERSION if encoder is None else f"{VERSION}+{encoder_name(encoder)}"
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """Units' facts laid out flat: `flat[k]` belongs to unit `owner[k]`; a unit's facts start at
+    `first[unit]` (so `np.maximum.reduceat(x, first)` reduces fact rows to unit rows)."""
+
+    flat: list[str]
+    owner: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, facts: Sequence[tuple[str, ...]]) -> _Facts:
+        owner = np.repeat(np.arange(len(facts)), [len(fs) for fs in facts])
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        return cls([f for fs in facts for f in fs], owner, first)
+
+
 class _Alignment:
     """Credit-grade alignment of one story's sentences: the score matrix, the vetoes'
     features (computed lazily) and, per sentence, the sentences of other articles it may be
@@ -129,9 +145,8 @@ class _Alignment:
         self.texts = texts
         # What is compared: each sentence, or each inner sentence of a quotation (a unit's
         # similarity to another is its best-matching inner pair that nothing vetoes).
-        facts = facts or [(t,) for t in texts]
-        flat = [f for fs in facts for f in fs]
-        owner = np.repeat(np.arange(n), [len(fs) for fs in facts])
+        laid = _Facts.of(facts or [(t,) for t in texts])
+        flat, owner = laid.flat, laid.owner
         if encoder is None:
             lx = lexical(flat)
             psim = lx.score()
@@ -145,16 +160,12 @@ class _Alignment:
         if len(flat) == n:
             self.sim = psim
         else:  # the best inner pair of each two units
-            first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-            rows = np.maximum.reduceat(psim, first, axis=0)
-            self.sim = np.maximum.reduceat(rows, first, axis=1)
-        self._feats: dict[int, object] = {}  # vetoes' features, only for sentences that need them
-        pfeats: dict[int, object] = {}
-
-        def pfeat(k: int):
-            if k not in pfeats:
-                pfeats[k] = features(flat[k])
-            return pfeats[k]
+            rows = np.maximum.reduceat(psim, laid.first, axis=0)
+            self.sim = np.maximum.reduceat(rows, laid.first, axis=1)
+        self._laid = laid
+        self._feats: dict[int, object] = {}  # vetoes' features of units that need them
+        self._pfeats: dict[int, object] = {}  # and of facts
+        pfeat = self._fact_feat
 
         # Alignment: pairs from different articles above the threshold that nothing vetoes.
         pa = art_of[owner]
@@ -167,7 +178,18 @@ class _Alignment:
                 if score > self.adj[i].get(j, -1.0):
                     self.adj[i][j] = self.adj[j][i] = score
 
+    def _fact_feat(self, k: int):
+        f = self._pfeats.get(k)
+        if f is None:
+            f = self._pfeats[k] = features(self._laid.flat[k])
+        return f
+
     def feat(self, i: int):
+        """The vetoes' features of unit i (a one-fact unit shares its fact's)."""
+        first = int(self._laid.first[i])
+        last = first + 1 == len(self._laid.owner) or self._laid.owner[first + 1] != i
+        if last:
+            return self._fact_feat(first)
         f = self._feats.get(i)
         if f is None:
             f = self._feats[i] = features(self.texts[i])

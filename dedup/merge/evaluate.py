@@ -641,11 +641,7 @@ def merger_link_scores(
         if cid not in cache:
             arts = clusters[cid]
             links = credit_links(arts, encoder=enc, threshold=threshold)
-            keys: dict[str, list[tuple[str, int]]] = defaultdict(list)
-            for a in arts:
-                for x in split_sentences(a.text):
-                    keys[normalize(x.text)].append((a.id, x.start))
-            cache[cid] = (links, keys)
+            cache[cid] = (links, _sentence_keys(arts))
         links, keys = cache[cid]
         own = r["source_article_id"]
         src = _units(keys, r["source_sentence"], own, same=True)
@@ -655,6 +651,15 @@ def merger_link_scores(
         found = [links[c][s] for c in comp for s in src if s in links.get(c, {})]
         out.append(max(found) if found else None)
     return out
+
+
+def _sentence_keys(arts: Sequence[SourceArticle]) -> dict[str, list[tuple[str, int]]]:
+    """Normalised sentence text → the (article id, start offset) of every sentence with it."""
+    keys: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for a in arts:
+        for x in split_sentences(a.text):
+            keys[normalize(x.text)].append((a.id, x.start))
+    return keys
 
 
 def _units(
@@ -756,7 +761,7 @@ def margin_features(
     (content-word cosine), `veto`, `mutual` (each is the other's best match in its article),
     `gap` (cosine minus the mean of both sides' background, None when an article has no other
     sentence)."""
-    from .compose import _sorted_articles, _story_units
+    from .compose import _Facts, _sorted_articles, _story_units
 
     enc = resolve_encoder(encoder)
     if enc is None:
@@ -769,24 +774,17 @@ def margin_features(
         if cid not in cache:
             arts = _sorted_articles(clusters[cid])
             units = _story_units(arts)
-            facts = [u.sent.facts for u in units]
-            flat = [f for fs in facts for f in fs]
-            owner = np.repeat(np.arange(len(units)), [len(fs) for fs in facts])
-            cos = cosines(enc.encode(flat))
-            first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-            keys: dict[str, list[tuple[str, int]]] = defaultdict(list)
-            for a in arts:
-                for x in split_sentences(a.text):
-                    keys[normalize(x.text)].append((a.id, x.start))
+            laid = _Facts.of([u.sent.facts for u in units])
+            cos = cosines(enc.encode(laid.flat))
             cache[cid] = {
-                "flat": flat,
-                "owner": owner,
+                "flat": laid.flat,
+                "owner": laid.owner,
                 "cos": cos,
-                "word": lexical(flat, chars=False).word,
-                "unit_cos": np.maximum.reduceat(cos, first, axis=1),  # inner x unit: best part
+                "word": lexical(laid.flat, chars=False).word,
+                "unit_cos": np.maximum.reduceat(cos, laid.first, axis=1),  # fact x unit: best fact
                 "art": np.array([u.article for u in units]),
                 "index": {(arts[u.article].id, u.sent.start): i for i, u in enumerate(units)},
-                "keys": keys,
+                "keys": _sentence_keys(arts),
             }
         d = cache[cid]
         own = r["source_article_id"]

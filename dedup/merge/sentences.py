@@ -372,12 +372,15 @@ def _quote_depth(text: str, depth: int) -> int:
 
 
 _PART_MIN_WORDS = 6
+_DOUBLE_QUOTES = '"“”«»„'
 
 
 def _quote_parts(unit: str) -> tuple[str, ...]:
     """The inner sentences of a joined quotation, for alignment; a short one ("Have this
     money.", "I will sign now!") rides with the one before it, so that a few common words
     cannot credit the whole quotation."""
+    if not any(q in unit for q in _DOUBLE_QUOTES):
+        return ()  # only a quotation is ever joined: the common sentence skips the re-split
     parts: list[list[int]] = []
     for a, b in _raw_spans(unit):
         if parts and (
