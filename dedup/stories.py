@@ -84,6 +84,7 @@ def run(
 
     With an `encoder`, story similarity mixes in the embedding cosine (see `Similarity`); the
     vectors of known items come from the encoder's cache, so only new texts are encoded."""
+    settings = settings.with_encoder(encoder)
     items = sorted(items, key=lambda d: (d.story_id is None, d.id))
     n = len(items)
     is_new = np.array([d.story_id is None for d in items], dtype=bool)
@@ -260,6 +261,7 @@ class Similarity:
         vectors: np.ndarray | None,
         settings: DedupSettings,
     ) -> None:
+        settings = settings.with_encoder(None)  # callers resolve it for their encoder first
         self.matrix = matrix
         self.vectors = vectors
         self.weight = settings.embedding_weight if vectors is not None else 0.0
@@ -338,6 +340,7 @@ def most_similar(
     with `groups`), by the story similarity of `settings` (documents: anything with id, outlet,
     title, text, published); exact, in row chunks. For diagnostics and training, not the
     pipeline."""
+    settings = settings.with_encoder(encoder)
     items = [_Item(d.id, d.outlet, d.title, d.text, d.published, None) for d in docs]
     vectors = None
     if encoder is not None and settings.embedding_weight > 0.0:

@@ -227,14 +227,14 @@ def add_export(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def add_encoder_option(parser: argparse.ArgumentParser) -> None:
     """`--encoder`, shared by `merge` and `evaluate`: the choices of dedup.embeddings."""
-    from dedup.embeddings import CHOICES
+    from dedup.embeddings import encoder_choice
 
     parser.add_argument(
         "--encoder",
-        choices=CHOICES,
+        type=encoder_choice,
         default="auto",
-        help="sentence encoder; auto uses it when the embeddings extra is installed, none "
-        "keeps the lexical scores",
+        help="sentence encoder; auto uses it when the embeddings extra is installed (stories: "
+        "the news-tuned MiniLM, sentences: the stock one), none keeps the lexical scores",
     )
 
 

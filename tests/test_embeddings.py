@@ -16,7 +16,18 @@ import numpy as np
 import pytest
 
 from dedup import embeddings
-from dedup.embeddings import CachedEncoder, EncoderUnavailable, available, load_encoder
+from dedup.embeddings import (
+    MINILM,
+    MINILM_NEWS,
+    CachedEncoder,
+    EncoderUnavailable,
+    MiniLMEncoder,
+    UnknownEncoder,
+    available,
+    encoder_choice,
+    load_encoder,
+    load_sentence_encoder,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -44,6 +55,27 @@ class CountingEncoder:
 def test_unknown_choice_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="auto, none, minilm-l6-v2"):
         load_encoder("bert")
+
+
+def test_a_delta_path_must_exist(tmp_path):
+    with pytest.raises(UnknownEncoder, match="no such file"):
+        encoder_choice(str(tmp_path / "tuned.npz"))
+    (tmp_path / "tuned.npz").write_bytes(b"x")
+    assert encoder_choice(str(tmp_path / "tuned.npz")) == str(tmp_path / "tuned.npz")
+
+
+def test_a_retrained_delta_does_not_reuse_the_old_vectors(tmp_path):
+    """The vector cache is keyed by the delta's content, not only the encoder's name."""
+    from dedup.delta import save
+
+    save(tmp_path / "a" / "d.npz", {"w::full": np.ones(2)}, {"run": 1, "embedding_edge": 0.6})
+    save(tmp_path / "b" / "d.npz", {"w::full": np.ones(2)}, {"run": 2})
+    first = CachedEncoder(MiniLMEncoder(delta=tmp_path / "a" / "d.npz", name="tuned"))
+    second = CachedEncoder(MiniLMEncoder(delta=tmp_path / "b" / "d.npz", name="tuned"))
+    assert first.name == second.name == "tuned" and first.key != second.key
+    assert CachedEncoder(MiniLMEncoder()).key == MINILM
+    # the cosine scale it was measured on travels with it
+    assert first.embedding_edge == 0.6 and second.embedding_edge == embeddings.STOCK_EDGE
 
 
 def test_none_means_no_encoder():
@@ -89,6 +121,24 @@ def test_empty_input_gives_empty_matrix(tmp_path):
 
 
 @needs_model
+def test_auto_detects_stories_with_the_tuned_model_and_aligns_sentences_with_the_stock_one():
+    assert load_encoder("auto").name == MINILM_NEWS
+    assert load_encoder(MINILM).name == MINILM
+    assert load_sentence_encoder("auto").name == MINILM
+    assert load_sentence_encoder(MINILM_NEWS).name == MINILM
+    assert load_sentence_encoder("none") is None
+
+
+@needs_model
+def test_without_the_shipped_delta_auto_uses_the_stock_model(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(embeddings, "NEWS_DELTA", tmp_path / "missing.npz")
+    assert load_encoder("auto").name == MINILM
+    assert "missing.npz is missing" in caplog.text
+    with pytest.raises(EncoderUnavailable, match="reinstall"):
+        load_encoder(MINILM_NEWS)
+
+
+@needs_model
 def test_minilm_sees_a_rewording_that_shares_no_content_word():
     enc = load_encoder("minilm-l6-v2")
     v = enc.encode(
@@ -105,14 +155,16 @@ def test_minilm_sees_a_rewording_that_shares_no_content_word():
 
 
 @needs_model
-def test_vectors_are_the_same_bytes_in_a_fresh_process(tmp_path):
-    """Rounded vectors from a second process (cold model, own cache) equal this one's."""
+@pytest.mark.parametrize("model", [MINILM, MINILM_NEWS])
+def test_vectors_are_the_same_bytes_in_a_fresh_process(tmp_path, model):
+    """Rounded vectors from a second process (cold model, own cache) equal this one's; for the
+    tuned model that includes applying the shipped delta."""
     text = "Protesters took to the streets across France on Saturday."
-    here = load_encoder("minilm-l6-v2").encode([text])[0]
+    here = load_encoder(model).encode([text])[0]
     script = (
         "import sys, numpy as np\n"
         "from dedup.embeddings import load_encoder\n"
-        "v = load_encoder('minilm-l6-v2').encode([sys.argv[1]])[0]\n"
+        f"v = load_encoder({model!r}).encode([sys.argv[1]])[0]\n"
         "sys.stdout.write(v.tobytes().hex())\n"
     )
     env = {**os.environ, "NEWSMERGE_CACHE_DIR": str(tmp_path)}

@@ -570,6 +570,19 @@ def test_credit_labels_load_and_point_at_real_sentences():
         )
 
 
+def test_a_second_blind_annotation_agrees_with_the_labels():
+    """`label_2`: the same 240 pairs labelled again by an annotator who saw neither the labels
+    nor the merger's decisions. Where they agree, the gold set is the consensus."""
+    from dedup.merge.evaluate import evaluate_labels, load_labels
+
+    rows = load_labels(LABELS)
+    assert all(isinstance(r["label_2"], bool) and r["reason_2"].strip() for r in rows)
+    r = evaluate_labels(LABELS, encoder="none")
+    assert r["annotators"]["kappa"] >= 0.85 and r["annotators"]["disagreements"] == 6
+    consensus = r["merger"]["now_consensus"]
+    assert consensus["positives"] + r["annotators"]["disagreements"] <= 240
+
+
 def test_merger_credit_precision_on_labelled_pairs_does_not_regress():
     from dedup.merge.evaluate import evaluate_labels
 

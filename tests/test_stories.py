@@ -3,6 +3,7 @@ several outlets becomes one story, unrelated news stays apart, later runs join e
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -275,6 +276,20 @@ def test_neighbour_accuracy_says_how_separable_a_set_is(capsys):
     assert result["articles"] <= 39
     assert evaluate_main([str(FIXTURE), "--neighbours", "--encoder", "none"]) == 0
     assert f"tfidf {result['tfidf']:.3f}" in capsys.readouterr().out
+
+
+def test_half_scores_the_stories_a_finetuning_run_held_out(capsys):
+    """`--half even|odd`: the two seeded halves split stories, not articles, and together are
+    the whole file, so a model tuned on one half is scored on stories it never saw."""
+    settings = DedupSettings(encoder="none")
+    whole = evaluate_stories(FIXTURE, settings)
+    even = evaluate_stories(FIXTURE, settings, half="even")
+    odd = evaluate_stories(FIXTURE, settings, half="odd")
+    assert even["n_articles"] + odd["n_articles"] == whole["n_articles"]
+    assert even["gold_stories"] + odd["gold_stories"] == whole["gold_stories"]
+    assert odd["half"] == "odd" and 0 < odd["n_articles"] < whole["n_articles"]
+    assert evaluate_main([str(FIXTURE), "--half", "odd", "--encoder", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_articles"] == odd["n_articles"]
 
 
 def test_golden_davos_story_told_in_other_words_is_one_story():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dedup import CODE_VERSION, DedupSettings, Doc, _items, assign_stories, cluster
-from dedup.embeddings import MINILM, CachedEncoder, available
+from dedup.embeddings import MINILM, MINILM_NEWS, CachedEncoder, available
 from dedup.features import doc_terms, tfidf_matrix
 from dedup.stories import Similarity, _Item, run
 from tests.test_stories import ELECTION, QUAKE, QUAKE_AA, STOCKS, T0, _known_from, by_id
@@ -61,8 +61,9 @@ def test_lexical_path_without_encoder_splits_the_reworded_event():
 
 
 @needs_encoder
-def test_embeddings_join_the_reworded_event_and_keep_two_earthquakes_apart():
-    groups = cluster(DOCS, DedupSettings(encoder=MINILM))
+@pytest.mark.parametrize("model", [MINILM, MINILM_NEWS])
+def test_embeddings_join_the_reworded_event_and_keep_two_earthquakes_apart(model):
+    groups = cluster(DOCS, DedupSettings(encoder=model))
     assert ["aa9", "bbc9"] in groups
     assert ["aa1", "bbc1"] in groups
     assert "alj9" not in _story_of(groups, "bbc1")
@@ -72,10 +73,10 @@ def test_embeddings_join_the_reworded_event_and_keep_two_earthquakes_apart():
 @needs_encoder
 def test_evidence_names_the_encoder_and_the_version():
     with_encoder = by_id(assign_stories(DOCS, [], DedupSettings(encoder="auto")))
-    assert with_encoder["aa9"].evidence["encoder"] == MINILM
+    assert with_encoder["aa9"].evidence["encoder"] == MINILM_NEWS
     assert with_encoder["aa9"].evidence["reason"] == "same_story"
-    assert with_encoder["aa9"].evidence["code_version"] == CODE_VERSION == "dedup-1.3"
-    assert with_encoder["aa9"].evidence["embedding_weight"] == 0.5
+    assert with_encoder["aa9"].evidence["code_version"] == CODE_VERSION == "dedup-1.4"
+    assert with_encoder["aa9"].evidence["embedding_weight"] == 0.4  # the tuned model's own
     lexical = by_id(assign_stories(DOCS, [], DedupSettings(encoder="none")))
     assert lexical["aa9"].evidence["encoder"] == "none"
 
@@ -171,6 +172,12 @@ def test_settings_validate_encoder_and_embedding_knobs():
         DedupSettings(knn_k=-1)
     with pytest.raises(ValueError, match=r"dedup\.knn_k"):
         DedupSettings.from_mapping({"knn_k": 2.5})
+    assert DedupSettings().embedding_edge is None  # the encoder's own
+    assert DedupSettings.from_mapping({"embedding_edge": 0.6}).embedding_edge == 0.6
+    with pytest.raises(ValueError, match=r"dedup\.embedding_edge"):
+        DedupSettings.from_mapping({"embedding_edge": "high"})
+    with pytest.raises(ValueError, match="embedding_edge"):
+        DedupSettings(embedding_edge=1.2)
 
 
 CAPTURE_ARTICLES = Path(__file__).parent / "fixtures" / "stories" / "capture_2026-08-13.jsonl"
@@ -215,8 +222,9 @@ def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_pa
     the numbers in docs/story-evaluation.md come from full epochs on NeuS dev)."""
     from sentence_transformers import SentenceTransformer
 
-    from dedup.embeddings import MiniLMEncoder
-    from dedup.finetune import finetune, split_stories
+    from dedup.embeddings import MiniLMEncoder, load_encoder
+    from dedup.evaluate import split_stories
+    from dedup.finetune import finetune
 
     sample = Path(__file__).parent / "fixtures" / "stories" / "neus_sample.jsonl"
     labels = [json.loads(line)["cluster_id"] for line in sample.read_text().splitlines()]
@@ -228,7 +236,50 @@ def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_pa
 
     report = finetune(sample, tmp_path / "model", half="even", epochs=1, max_steps=2)
     assert report["steps"] == 2 and 0.0 <= report["held_out_after"] <= 1.0
+    assert 0.0 <= report["held_out_after_delta"] <= 1.0
     tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
     text = "Japan protests Putin's visit to the disputed Kuril Islands."
     base = MiniLMEncoder().encode([text])[0]
-    assert not np.allclose(tuned.encode([text], normalize_embeddings=True)[0], base, atol=1e-4)
+    full = tuned.encode([text], normalize_embeddings=True)[0]
+    assert not np.allclose(full, base, atol=1e-4)
+    # the delta it writes is what the pipeline loads: `--encoder DIR/minilm-l6-v2-news.npz`
+    delta = tmp_path / "model" / "minilm-l6-v2-news.npz"
+    assert report["delta"] == str(delta)
+    encoder = load_encoder(DedupSettings(encoder=str(delta)).encoder)
+    assert encoder.name == "minilm-l6-v2+minilm-l6-v2-news"
+    shipped = encoder.encode([text])[0]
+    assert float(shipped @ full) > float(base @ full)  # the delta moves the stock model there
+
+
+ECB_SAMPLE = Path(__file__).parent / "fixtures" / "stories" / "ecbplus_sample.jsonl"
+
+
+@needs_encoder
+def test_tuned_encoder_keeps_same_kind_events_apart_in_a_corpus_it_never_saw():
+    """ECB+ (not in the tuning data): each topic is two events of one kind (two earthquakes,
+    two arrests). The news-tuned encoder that "auto" picks merges no two of them, and finds at
+    least as much of each event as the stock model."""
+    from dedup.evaluate import evaluate_stories
+
+    stock = evaluate_stories(ECB_SAMPLE, DedupSettings(encoder=MINILM))
+    tuned = evaluate_stories(ECB_SAMPLE, DedupSettings(encoder="auto"))
+    assert tuned["encoder"] == MINILM_NEWS and tuned["gold_stories"] == 6
+    assert tuned["pairwise_precision"] == 1.0
+    assert tuned["bcubed_f1"] >= stock["bcubed_f1"]
+
+
+@needs_encoder
+def test_the_tuned_encoder_brings_its_own_edge_bar():
+    """Tuning lifts every cosine, so the delta records the embedding_edge measured with it;
+    the evidence of a membership records the bar actually used."""
+    from dedup.delta import load_meta
+    from dedup.embeddings import NEWS_DELTA, STOCK_EDGE, load_encoder
+
+    edge = load_meta(NEWS_DELTA)["embedding_edge"]
+    assert edge > STOCK_EDGE and load_encoder("auto").embedding_edge == edge
+    tuned = by_id(assign_stories(DOCS, [], DedupSettings(encoder="auto")))
+    assert tuned["aa9"].evidence["embedding_edge"] == edge
+    stock = by_id(assign_stories(DOCS, [], DedupSettings(encoder=MINILM)))
+    assert stock["aa9"].evidence["embedding_edge"] == STOCK_EDGE
+    pinned = by_id(assign_stories(DOCS, [], DedupSettings(encoder="auto", embedding_edge=0.7)))
+    assert pinned["aa9"].evidence["embedding_edge"] == 0.7

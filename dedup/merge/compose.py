@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from dedup.embeddings import Encoder, encoder_name, load_encoder
+from dedup.embeddings import Encoder, encoder_name, load_sentence_encoder
 from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
 
 from .align import (
@@ -96,10 +96,11 @@ EncoderChoice = str | Encoder | None
 
 def resolve_encoder(encoder: EncoderChoice) -> Encoder | None:
     """An encoder from a choice: "auto" (MiniLM when the embeddings extra is installed, else
-    None), "none", "minilm-l6-v2", an Encoder, or None (lexical)."""
+    None), "none", a model name (the stock sentence model either way, see
+    dedup.embeddings.load_sentence_encoder), an Encoder, or None (lexical)."""
     if encoder is None or not isinstance(encoder, str):
         return encoder
-    return load_encoder(encoder)
+    return load_sentence_encoder(encoder)
 
 
 def composite_version(encoder: Encoder | None) -> str:

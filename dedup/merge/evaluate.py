@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.embeddings import CHOICES, encoder_name
+from dedup.embeddings import encoder_choice, encoder_name
 
 from . import article_from_dict, compose
 from .align import (
@@ -620,6 +620,21 @@ def _wprf(pred: Sequence[bool], y: Sequence[bool], w: Sequence[float]) -> dict:
     }
 
 
+def annotator_agreement(y: Sequence[bool], y2: Sequence[bool], w: Sequence[float]) -> dict:
+    """How often two annotators agree (raw and weighted) and Cohen's kappa (raw)."""
+    n = len(y)
+    agree = sum(a == b for a, b in zip(y, y2, strict=True))
+    p1, p2 = sum(y) / n, sum(y2) / n
+    chance = p1 * p2 + (1 - p1) * (1 - p2)
+    wa = sum(wi for a, b, wi in zip(y, y2, w, strict=True) if a == b) / sum(w)
+    return {
+        "agreement": round(agree / n, 4),
+        "weighted_agreement": round(wa, 4),
+        "kappa": round((agree / n - chance) / (1 - chance), 4) if chance < 1 else None,
+        "disagreements": n - agree,
+    }
+
+
 def merger_link_scores(
     rows: Sequence[dict],
     stories: str | Path,
@@ -1014,14 +1029,27 @@ def evaluate_labels(
             "label_recall": round(true_c / pos, 4) if pos else None,
         }
 
+    second: dict = {}
+    if rows and all("label_2" in r for r in rows):  # a second, blind annotation
+        y2 = [bool(r["label_2"]) for r in rows]
+        both = [i for i in range(len(rows)) if y[i] == y2[i]]
+        second = {
+            "annotators": annotator_agreement(y, y2, w),
+            "now_second_annotator": _wprf(now, y2, w),
+            "now_consensus": _wprf(
+                [now[i] for i in both], [y[i] for i in both], [w[i] for i in both]
+            ),
+        }
     return {
         "path": str(path),
         "version": composite_version(enc),
         "pairs": len(rows),
         "labelled_true": sum(y),
         "credited_at_sampling": sum(before),
+        **({"annotators": second.pop("annotators")} if second else {}),
         "merger": {
             "now": _wprf(now, y, w),
+            **second,
             "now_split_half": {
                 "even_rows": _wprf(now[0::2], y[0::2], w[0::2]),
                 "odd_rows": _wprf(now[1::2], y[1::2], w[1::2]),
@@ -1079,6 +1107,17 @@ def render_labels_report(r: dict) -> str:
         line("  even rows", r["merger"]["now_split_half"]["even_rows"]),
         line("  odd rows", r["merger"]["now_split_half"]["odd_rows"]),
         line("at sampling (merge-1.1)", r["merger"]["at_sampling"]),
+    ]
+    if "annotators" in r:
+        an = r["annotators"]
+        lines += [
+            f"  second annotator (blind): agreement {f(an['agreement'])} (weighted "
+            f"{f(an['weighted_agreement'])}), kappa {f(an['kappa'])}, "
+            f"{an['disagreements']} pairs differ",
+            line("now vs second annotator", r["merger"]["now_second_annotator"]),
+            line("now vs consensus", r["merger"]["now_consensus"]),
+        ]
+    lines += [
         "checker as a judge of same-fact vs labels:",
         line(f"old, one line {c['old_one_line']['threshold']}", c["old_one_line"]),
         line(f"new, one line {c['one_line']['threshold']}", c["one_line"]),
@@ -1112,7 +1151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N clusters only")
     ap.add_argument(
         "--encoder",
-        choices=CHOICES,
+        type=encoder_choice,
         default="auto",
         help="sentence encoder of the merger and aligner: auto (MiniLM when the embeddings "
         "extra is installed), none (lexical), minilm-l6-v2",
