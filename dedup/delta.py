@@ -17,10 +17,11 @@ weights raises DeltaMismatch instead of silently producing a third model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -38,8 +39,6 @@ def base_checksum(state: Mapping[str, Any]) -> str:
     for name in sorted(state):
         a = np.asarray(_numpy(state[name]), dtype=np.float64)
         parts.append(f"{name}:{'x'.join(map(str, a.shape))}:{a.sum():.3f}")
-    import hashlib
-
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -88,9 +87,9 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
-def load_meta(path: str | Path) -> dict[str, Any]:
-    """Only the delta's meta record (cheap: the arrays are not read)."""
-    with np.load(Path(path)) as z:
+def load_meta(source: str | Path | BinaryIO) -> dict[str, Any]:
+    """Only the delta's meta record (cheap: the arrays are not decompressed)."""
+    with np.load(source if hasattr(source, "read") else Path(source)) as z:
         return json.loads(bytes(z[_META]).decode()) if _META in z.files else {}
 
 

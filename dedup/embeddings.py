@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import logging
 import os
 import sqlite3
@@ -105,8 +106,9 @@ class MiniLMEncoder:
         if delta is not None:
             from dedup.delta import load_meta
 
-            self.cache_key += "@" + hashlib.sha1(Path(delta).read_bytes()).hexdigest()[:12]
-            meta = load_meta(delta)
+            data = Path(delta).read_bytes()
+            self.cache_key += "@" + hashlib.sha1(data).hexdigest()[:12]
+            meta = load_meta(io.BytesIO(data))
             self.embedding_weight = float(meta.get("embedding_weight", STOCK_WEIGHT))
             self.embedding_edge = float(meta.get("embedding_edge", STOCK_EDGE))
         self._model = None

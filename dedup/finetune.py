@@ -48,7 +48,8 @@ RANK = 32  # SVD rank of the shipped weight delta (docs/story-evaluation.md: ran
 # The tuned model's calibration (DedupSettings.embedding_weight / embedding_edge), recorded in
 # the delta's meta: tuning lifts every cosine, so the edge bar sits higher than the stock
 # model's 0.55, and TF-IDF takes a larger share. Measured for this recipe on held-out NeuS
-# stories, ECB+ and the golden tests (docs/story-evaluation.md).
+# stories, ECB+ and the golden tests (docs/story-evaluation.md). A deployment overrides them
+# with `embedding_weight` / `embedding_edge` in `[dedup]`.
 WEIGHT = 0.4
 EDGE = 0.6
 
@@ -68,7 +69,6 @@ def finetune(
     lr: float = 2e-5,
     max_steps: int | None = None,
     rank: int = RANK,
-    edge: float = EDGE,
 ) -> dict:
     import torch
 
@@ -78,7 +78,7 @@ def finetune(
     texts = [embed_text(t, x) for t, x in zip(titles, bodies, strict=True)]
     labels = np.array([r["cluster_id"] for r in rows])
     train = split_stories(labels, half)
-    held = ~train
+    held = np.flatnonzero(~train)
     model = MiniLMEncoder()._load()
     model.max_seq_length = 128
     torch.manual_seed(0)
@@ -94,10 +94,9 @@ def finetune(
 
     report: dict = {"path": str(path), "half": half, "epochs": epochs}
     stock = load_encoder(MINILM)  # the production stock encoder (256 word pieces, cached)
-    if held.any():
-        idx = np.flatnonzero(held)
+    if len(held):
         report["held_out_before"] = round(
-            nearest_accuracy(stock.encode([texts[i] for i in idx]), labels[idx]), 4
+            nearest_accuracy(stock.encode([texts[i] for i in held]), labels[held]), 4
         )
     tr = np.flatnonzero(train)
     # each anchor's hardest wrong article: the other story's article the production mix finds
@@ -169,16 +168,15 @@ def finetune(
             "steps": steps,
             "recipe": recipe,
             "embedding_weight": WEIGHT,
-            "embedding_edge": edge,
+            "embedding_edge": EDGE,
         },
     )
     report["delta"] = str(delta)
-    if held.any():
-        idx = np.flatnonzero(held)
-        report["held_out_after"] = round(nearest_accuracy(encode(idx), labels[idx]), 4)
+    if len(held):
+        report["held_out_after"] = round(nearest_accuracy(encode(held), labels[held]), 4)
         shipped = MiniLMEncoder(delta=delta, name=MINILM_NEWS)
         report["held_out_after_delta"] = round(
-            nearest_accuracy(shipped.encode([texts[i] for i in idx]), labels[idx]), 4
+            nearest_accuracy(shipped.encode([texts[i] for i in held]), labels[held]), 4
         )
     return report
 
@@ -199,9 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--half", choices=("even", "odd", "all"), default="all")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rank", type=int, default=RANK, help="SVD rank of the saved delta")
-    parser.add_argument(
-        "--edge", type=float, default=EDGE, help="embedding_edge recorded for the tuned model"
-    )
     parser.add_argument("--max-steps", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -214,7 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.epochs,
                 max_steps=args.max_steps,
                 rank=args.rank,
-                edge=args.edge,
             ),
             indent=2,
         )

@@ -13,6 +13,8 @@ from typing import Any
 from dedup.embeddings import STOCK_EDGE, STOCK_WEIGHT, encoder_choice
 
 CODE_VERSION = "dedup-1.4"
+# Knobs whose default (None) is the encoder's own calibration; when set, numbers in [0, 1].
+_CALIBRATED = ("embedding_weight", "embedding_edge")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class DedupSettings:
             "embedding_edge",
         ):
             value = getattr(self, name)
-            if value is None and name in ("embedding_weight", "embedding_edge"):
+            if value is None and name in _CALIBRATED:
                 continue
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
@@ -104,8 +106,8 @@ class DedupSettings:
             if key not in known:
                 raise ValueError(f"dedup.{key}: unknown setting (known: {', '.join(known)})")
             default = getattr(cls(), key)
-            if key in ("embedding_weight", "embedding_edge"):
-                default = STOCK_EDGE  # a number, like the other thresholds
+            if key in _CALIBRATED:
+                default = 0.0  # None means "the encoder's own"; a value must be a number
             if key == "index":
                 if not isinstance(value, Mapping) or "type" not in value:
                     raise ValueError("dedup.index: expected a table with a 'type' key")

@@ -621,17 +621,18 @@ def _wprf(pred: Sequence[bool], y: Sequence[bool], w: Sequence[float]) -> dict:
 
 
 def annotator_agreement(y: Sequence[bool], y2: Sequence[bool], w: Sequence[float]) -> dict:
-    """How often two annotators agree (raw and weighted) and Cohen's kappa (raw)."""
+    """How often two annotators agree (raw and weighted, as `_wprf` counts it) and Cohen's
+    kappa (raw)."""
+    both = _wprf(y2, y, w)
     n = len(y)
-    agree = sum(a == b for a, b in zip(y, y2, strict=True))
+    differ = sum(a != b for a, b in zip(y, y2, strict=True))
     p1, p2 = sum(y) / n, sum(y2) / n
     chance = p1 * p2 + (1 - p1) * (1 - p2)
-    wa = sum(wi for a, b, wi in zip(y, y2, w, strict=True) if a == b) / sum(w)
     return {
-        "agreement": round(agree / n, 4),
-        "weighted_agreement": round(wa, 4),
-        "kappa": round((agree / n - chance) / (1 - chance), 4) if chance < 1 else None,
-        "disagreements": n - agree,
+        "agreement": both["agreement"],
+        "weighted_agreement": both["weighted"]["agreement"],
+        "kappa": round((1 - differ / n - chance) / (1 - chance), 4) if chance < 1 else None,
+        "disagreements": differ,
     }
 
 
