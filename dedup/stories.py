@@ -187,6 +187,7 @@ def run(
     )
 
     decisions: list[Decision] = []
+    taken = {d.story_id for d in items if d.story_id is not None}
     for members in clusters:
         members = sorted(members)
         story_ids = {items[i].story_id for i in members if items[i].story_id is not None}
@@ -196,6 +197,13 @@ def run(
         else:
             founder = min(members, key=lambda i: _founding_key(items[i]))
             story_id = "st_" + items[founder].id
+            # Re-deciding a window (newsmerge.pipeline.redecide_window), the founder may have
+            # founded a story whose older members stay in it: never reuse that id.
+            suffix = 1
+            while story_id in taken:
+                suffix += 1
+                story_id = f"st_{items[founder].id}.{suffix}"
+            taken.add(story_id)
         for i in members:
             if not is_new[i]:
                 continue

@@ -112,6 +112,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Store(config.store_url) as store:
         states = store.feed_states()
         counts = store.counts()
+        window = window_deciders(store, config)
 
     def when(t) -> str:
         return t.strftime("%Y-%m-%d %H:%M") if t else "-"
@@ -141,7 +142,45 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"\nstore {config.store_url}: {counts['articles']} articles, {counts['stories']} stories, "
         f"{counts['composites']} composites"
     )
+    if window:
+        print(window)
     return 1 if any(r[4] for r in rows) and args.check else 0
+
+
+def window_deciders(store, config) -> str:
+    """`status`'s line when the open window was decided by another version than today's."""
+    from datetime import timedelta
+
+    from newsmerge.pipeline import dedup_settings, stale_window
+
+    settings = dedup_settings(config)
+    newest = store.newest_assigned()
+    if newest is None:
+        return ""
+    return stale_window(
+        store.active_articles(newest - timedelta(days=settings.window_days)), settings
+    )
+
+
+def cmd_restory(args: argparse.Namespace) -> int:
+    """Decide the open window's stories again with today's code and encoder, then rebuild the
+    composites of the stories that changed."""
+    from newsmerge.config import load_config
+    from newsmerge.pipeline import build_composites, dedup_settings, redecide_window
+
+    config = load_config(args.config, store_url=args.store)
+    settings = dedup_settings(config)
+    report = redecide_window(config.store_url, settings)
+    if not report.redecided:
+        print("restory: no assigned articles in the store")
+        return 0
+    built = build_composites(config.store_url, report.changed_stories, settings.encoder)
+    print(
+        f"restory: {report.redecided} articles since {report.since:%Y-%m-%d %H:%M} decided "
+        f"again, {report.moved} moved; {len(report.changed_stories)} stories changed, "
+        f"{len(report.removed_stories)} removed; composites rebuilt: {len(built)}"
+    )
+    return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -263,6 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", help="config file (default: config/outlets.toml)")
     status.add_argument("--check", action="store_true", help="exit 1 when any feed is failing")
     status.set_defaults(func=cmd_status)
+
+    restory = sub.add_parser(
+        "restory",
+        help="decide the open window's stories again (after an upgrade or a settings change)",
+        description="Memberships are decided once, when an article arrives. After upgrading "
+        "newsmerge or changing [dedup], this decides the articles of the open window "
+        "([dedup] window_days before the newest) again with today's code and settings, "
+        "moves those that now belong elsewhere, and rebuilds the changed composites. "
+        "`newsmerge status` says when the window was decided by another version.",
+    )
+    restory.add_argument("--store", help="SQLAlchemy store URL (default: config's [store] url)")
+    restory.add_argument("--config", help="config file (default: config/outlets.toml)")
+    restory.set_defaults(func=cmd_restory)
 
     merge = sub.add_parser("merge", help="print the composite of one story's articles")
     merge.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, url}")

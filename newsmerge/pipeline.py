@@ -8,14 +8,17 @@ next one and nothing is done twice.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import FeedState, OutletResult, fetch_outlet
-from dedup import DedupSettings, Doc, KnownDoc, assign_stories
+from dedup import CODE_VERSION, DedupSettings, Doc, KnownDoc, assign_stories
+from dedup.embeddings import encoder_name, load_encoder
 from dedup.merge import SourceArticle, compose, render_text, to_json
 from newsmerge.config import Config, ConfigError, OutletConfig, PollingConfig
 from newsmerge.replay import replay_transport
@@ -216,6 +219,9 @@ def detect_stories(store_url: str, settings: DedupSettings) -> StoriesReport:
             if r["signature"] is not None
         ]
         before = {r["story_id"] for r in active}
+        stale = stale_window(active, settings)
+        if stale:
+            log.warning("%s", stale)
         result = assign_stories([_doc(r) for r in pending], known, settings, now=newest)
         store.save_assignment(result.memberships, result.signatures, result.relabel)
     created = {m.story_id for m in result.memberships} - before
@@ -225,6 +231,93 @@ def detect_stories(store_url: str, settings: DedupSettings) -> StoriesReport:
         new_stories=len(created),
         changed_stories=tuple(sorted(result.changed_story_ids)),
     )
+
+
+@dataclass(frozen=True)
+class RedecideReport:
+    """What `redecide_window` did: articles decided again, stories changed and removed."""
+
+    since: datetime | None = None
+    redecided: int = 0
+    moved: int = 0
+    changed_stories: tuple[str, ...] = ()
+    removed_stories: tuple[str, ...] = ()
+
+
+def decided_by(evidence: str | None) -> tuple[str, str]:
+    """(code version, encoder) a stored membership was decided by."""
+    try:
+        record = json.loads(evidence or "{}")
+    except ValueError:
+        record = {}
+    return str(record.get("code_version", "?")), str(record.get("encoder", "?"))
+
+
+def current_decider(settings: DedupSettings) -> tuple[str, str]:
+    """(code version, encoder) story detection decides with now."""
+    return CODE_VERSION, encoder_name(load_encoder(settings.encoder))
+
+
+def stale_window(active: Sequence[dict[str, Any]], settings: DedupSettings) -> str:
+    """A sentence when the open window (`active` rows with their evidence) was decided by
+    another code version or encoder than today's: new articles are then scored with today's
+    model against stories another one formed. Empty when it was not."""
+    now = current_decider(settings)
+    other = Counter(decided_by(r.get("evidence")) for r in active)
+    other.pop(now, None)
+    if not other:
+        return ""
+    seen = ", ".join(f"{n} by {v} / {e}" for (v, e), n in sorted(other.items()))
+    return (
+        f"open window: {len(active)} articles, {sum(other.values())} decided by another "
+        f"version ({seen}; now {now[0]} / {now[1]}): `newsmerge restory` decides them again"
+    )
+
+
+def redecide_window(store_url: str, settings: DedupSettings) -> RedecideReport:
+    """Decide the open window's stories again with today's code, encoder and settings.
+
+    Why: memberships are decided once, when an article arrives. After an upgrade (dedup-1.4's
+    tuned encoder, say) the window's stories are another model's decisions until they age out,
+    and new articles are scored against them. This runs the window's articles as one batch;
+    older members of their stories stay where they are and may take them back (as when they
+    were joined). Story ids are kept where a story's founder still founds it; stories left
+    empty are deleted with their composites; changed ones are marked dirty for a rebuild.
+    """
+    with Store(store_url) as store:
+        newest = store.newest_assigned()
+        if newest is None:
+            return RedecideReport()
+        since = newest - timedelta(days=settings.window_days)
+        active = store.active_articles(since)
+        in_window = {r["id"] for r in active}
+        older = [
+            r
+            for r in store.story_members({r["story_id"] for r in active})
+            if r["id"] not in in_window and r["signature"] is not None
+        ]
+        known = [
+            KnownDoc(**vars(_doc(r)), story_id=r["story_id"], signature=r["signature"])
+            for r in older
+        ]
+        # now=None: the older members stay open to the window's articles, as they were when
+        # those articles joined them.
+        result = assign_stories([_doc(r) for r in active], known, settings, now=None)
+        was = {r["id"]: r["story_id"] for r in active}
+        members = [
+            replace(m, evidence={**m.evidence, "redecided": True}) for m in result.memberships
+        ]
+        changed, removed = store.replace_memberships(members, result.signatures)
+    moved = sum(was[m.article_id] != m.story_id for m in members)
+    log.info(
+        "re-decided %d articles since %s: %d moved, %d stories changed, %d removed",
+        len(members),
+        since.isoformat(),
+        moved,
+        len(changed),
+        len(removed),
+    )
+    return RedecideReport(since, len(members), moved, tuple(changed), tuple(removed))
 
 
 def source_articles(rows: Sequence[dict[str, Any]]) -> list[SourceArticle]:

@@ -331,12 +331,37 @@ class Store:
         when = sa.func.coalesce(articles.c.published, articles.c.first_seen, type_=UTCDateTime)
         with self.engine.connect() as conn:
             q = (
-                sa.select(articles, memberships.c.story_id)
+                sa.select(articles, memberships.c.story_id, memberships.c.evidence)
                 .join(memberships, memberships.c.article_id == articles.c.id)
                 .where(when >= sa.bindparam("since", since, type_=UTCDateTime))
                 .order_by(articles.c.id)
             )
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def newest_assigned(self) -> datetime | None:
+        """When the newest assigned article was published (or first seen): where the open
+        window of story detection ends."""
+        when = sa.func.coalesce(articles.c.published, articles.c.first_seen, type_=UTCDateTime)
+        with self.engine.connect() as conn:
+            q = sa.select(sa.func.max(when)).select_from(
+                articles.join(memberships, memberships.c.article_id == articles.c.id)
+            )
+            return conn.execute(q).scalar_one_or_none()
+
+    def story_members(self, story_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Every article of these stories, with its story and signature."""
+        ids = sorted(set(story_ids))
+        rows: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                q = (
+                    sa.select(articles, memberships.c.story_id)
+                    .join(memberships, memberships.c.article_id == articles.c.id)
+                    .where(memberships.c.story_id.in_(ids[start : start + 500]))
+                    .order_by(articles.c.id)
+                )
+                rows.extend(dict(r._mapping) for r in conn.execute(q))
+        return rows
 
     # -- feed state -------------------------------------------------------------------------
 
@@ -426,6 +451,75 @@ class Store:
                 conn.execute(
                     articles.update().where(articles.c.id == article_id).values(signature=sig)
                 )
+
+    def replace_memberships(
+        self, members: Sequence[Membership], signatures: Mapping[str, bytes]
+    ) -> tuple[list[str], list[str]]:
+        """Re-decided memberships replace these articles' old ones, in one transaction.
+
+        A story whose members changed is marked dirty (its composite is rebuilt); one left
+        without members is deleted with its composite. Returns (changed, removed) story ids.
+        """
+        now = _now()
+        ids = [m.article_id for m in members]
+        with self._tx() as conn:
+            old: dict[str, str] = {}
+            for start in range(0, len(ids), 500):
+                q = sa.select(memberships.c.article_id, memberships.c.story_id).where(
+                    memberships.c.article_id.in_(ids[start : start + 500])
+                )
+                old.update((r.article_id, r.story_id) for r in conn.execute(q))
+            moved = {m.article_id for m in members if old.get(m.article_id) != m.story_id}
+            touched = {old[a] for a in moved if a in old} | {
+                m.story_id for m in members if m.article_id in moved
+            }
+            for start in range(0, len(ids), 500):
+                conn.execute(
+                    memberships.delete().where(
+                        memberships.c.article_id.in_(ids[start : start + 500])
+                    )
+                )
+            for m in members:
+                conn.execute(
+                    self._insert(conn, stories)
+                    .values(id=m.story_id, created_at=now, updated_at=now, dirty=True)
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                conn.execute(
+                    memberships.insert().values(
+                        article_id=m.article_id,
+                        story_id=m.story_id,
+                        matched_article_id=m.matched_article_id,
+                        jaccard=m.jaccard,
+                        score=m.score,
+                        duplicate_of=m.duplicate_of,
+                        evidence=json.dumps(m.evidence, sort_keys=True, default=str),
+                        assigned_at=now,
+                    )
+                )
+            for article_id, sig in signatures.items():
+                conn.execute(
+                    articles.update().where(articles.c.id == article_id).values(signature=sig)
+                )
+            removed = []
+            for story_id in sorted(touched):
+                left = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(memberships)
+                    .where(memberships.c.story_id == story_id)
+                ).scalar_one()
+                if left:
+                    conn.execute(
+                        stories.update()
+                        .where(stories.c.id == story_id)
+                        .values(dirty=True, updated_at=now)
+                    )
+                else:
+                    conn.execute(composites.delete().where(composites.c.story_id == story_id))
+                    conn.execute(stories.delete().where(stories.c.id == story_id))
+                    removed.append(story_id)
+        changed = sorted(touched - set(removed))
+        return changed, removed
 
     def _ensure_story(self, conn: Connection, story_id: str, now: datetime) -> None:
         ins = self._insert(conn, stories).values(
