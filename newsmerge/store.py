@@ -152,6 +152,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _membership_row(m: Membership, now: datetime) -> dict[str, Any]:
+    return {
+        "article_id": m.article_id,
+        "story_id": m.story_id,
+        "matched_article_id": m.matched_article_id,
+        "jaccard": m.jaccard,
+        "score": m.score,
+        "duplicate_of": m.duplicate_of,
+        "evidence": json.dumps(m.evidence, sort_keys=True, default=str),
+        "assigned_at": now,
+    }
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers (analysts, `newsmerge status`) work while a run writes; the busy
     # timeout makes two runs at once wait for each other instead of failing.
@@ -431,19 +444,9 @@ class Store:
                 conn.execute(stories.delete().where(stories.c.id == old_id))
             for m in members:
                 self._ensure_story(conn, m.story_id, now)
-                row = {
-                    "article_id": m.article_id,
-                    "story_id": m.story_id,
-                    "matched_article_id": m.matched_article_id,
-                    "jaccard": m.jaccard,
-                    "score": m.score,
-                    "duplicate_of": m.duplicate_of,
-                    "evidence": json.dumps(m.evidence, sort_keys=True, default=str),
-                    "assigned_at": now,
-                }
                 ins = (
                     self._insert(conn, memberships)
-                    .values(**row)
+                    .values(**_membership_row(m, now))
                     .on_conflict_do_nothing(index_elements=["article_id"])
                 )
                 conn.execute(ins)
@@ -485,18 +488,7 @@ class Store:
                     .values(id=m.story_id, created_at=now, updated_at=now, dirty=True)
                     .on_conflict_do_nothing(index_elements=["id"])
                 )
-                conn.execute(
-                    memberships.insert().values(
-                        article_id=m.article_id,
-                        story_id=m.story_id,
-                        matched_article_id=m.matched_article_id,
-                        jaccard=m.jaccard,
-                        score=m.score,
-                        duplicate_of=m.duplicate_of,
-                        evidence=json.dumps(m.evidence, sort_keys=True, default=str),
-                        assigned_at=now,
-                    )
-                )
+                conn.execute(memberships.insert().values(**_membership_row(m, now)))
             for article_id, sig in signatures.items():
                 conn.execute(
                     articles.update().where(articles.c.id == article_id).values(signature=sig)
