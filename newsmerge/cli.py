@@ -149,17 +149,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def window_deciders(store, config) -> str:
     """`status`'s line when the open window was decided by another version than today's."""
-    from datetime import timedelta
-
-    from newsmerge.pipeline import dedup_settings, stale_window
+    from newsmerge.pipeline import dedup_settings, open_window, stale_window
 
     settings = dedup_settings(config)
-    newest = store.newest_assigned()
-    if newest is None:
-        return ""
-    return stale_window(
-        store.active_articles(newest - timedelta(days=settings.window_days)), settings
-    )
+    return stale_window(open_window(store, settings)[1], settings)
 
 
 def cmd_restory(args: argparse.Namespace) -> int:

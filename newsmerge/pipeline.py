@@ -274,6 +274,16 @@ def stale_window(active: Sequence[dict[str, Any]], settings: DedupSettings) -> s
     )
 
 
+def open_window(store: Store, settings: DedupSettings) -> tuple[datetime | None, list[dict]]:
+    """Where the open window starts (`window_days` before the newest assigned article; None
+    in a store with no stories) and its assigned articles, with story and evidence."""
+    newest = store.newest_assigned()
+    if newest is None:
+        return None, []
+    since = newest - timedelta(days=settings.window_days)
+    return since, store.active_articles(since)
+
+
 def redecide_window(store_url: str, settings: DedupSettings) -> RedecideReport:
     """Decide the open window's stories again with today's code, encoder and settings.
 
@@ -285,11 +295,9 @@ def redecide_window(store_url: str, settings: DedupSettings) -> RedecideReport:
     empty are deleted with their composites; changed ones are marked dirty for a rebuild.
     """
     with Store(store_url) as store:
-        newest = store.newest_assigned()
-        if newest is None:
+        since, active = open_window(store, settings)
+        if since is None:
             return RedecideReport()
-        since = newest - timedelta(days=settings.window_days)
-        active = store.active_articles(since)
         in_window = {r["id"] for r in active}
         older = [
             r
@@ -303,12 +311,10 @@ def redecide_window(store_url: str, settings: DedupSettings) -> RedecideReport:
         # now=None: the older members stay open to the window's articles, as they were when
         # those articles joined them.
         result = assign_stories([_doc(r) for r in active], known, settings, now=None)
-        was = {r["id"]: r["story_id"] for r in active}
         members = [
             replace(m, evidence={**m.evidence, "redecided": True}) for m in result.memberships
         ]
-        changed, removed = store.replace_memberships(members, result.signatures)
-    moved = sum(was[m.article_id] != m.story_id for m in members)
+        moved, changed, removed = store.replace_memberships(members, result.signatures)
     log.info(
         "re-decided %d articles since %s: %d moved, %d stories changed, %d removed",
         len(members),

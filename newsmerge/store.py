@@ -457,11 +457,12 @@ class Store:
 
     def replace_memberships(
         self, members: Sequence[Membership], signatures: Mapping[str, bytes]
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[int, list[str], list[str]]:
         """Re-decided memberships replace these articles' old ones, in one transaction.
 
         A story whose members changed is marked dirty (its composite is rebuilt); one left
-        without members is deleted with its composite. Returns (changed, removed) story ids.
+        without members is deleted with its composite. Returns how many articles moved to
+        another story, and the changed and the removed story ids.
         """
         now = _now()
         ids = [m.article_id for m in members]
@@ -483,11 +484,12 @@ class Store:
                     )
                 )
             for m in members:
-                conn.execute(
-                    self._insert(conn, stories)
-                    .values(id=m.story_id, created_at=now, updated_at=now, dirty=True)
-                    .on_conflict_do_nothing(index_elements=["id"])
-                )
+                if m.article_id in moved:  # only a moved article can found a new story
+                    conn.execute(
+                        self._insert(conn, stories)
+                        .values(id=m.story_id, created_at=now, updated_at=now, dirty=True)
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
                 conn.execute(memberships.insert().values(**_membership_row(m, now)))
             for article_id, sig in signatures.items():
                 conn.execute(
@@ -510,8 +512,7 @@ class Store:
                     conn.execute(composites.delete().where(composites.c.story_id == story_id))
                     conn.execute(stories.delete().where(stories.c.id == story_id))
                     removed.append(story_id)
-        changed = sorted(touched - set(removed))
-        return changed, removed
+        return len(moved), sorted(touched - set(removed)), removed
 
     def _ensure_story(self, conn: Connection, story_id: str, now: datetime) -> None:
         ins = self._insert(conn, stories).values(
