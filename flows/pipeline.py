@@ -111,6 +111,11 @@ def detect_stories(store_url: str, settings) -> pipeline.StoriesReport:
     return pipeline.detect_stories(store_url, settings)
 
 
+@task(name="restory", cache_policy=NONE, retries=2, retry_delay_seconds=2, timeout_seconds=1800)
+def redecide_window(store_url: str, settings) -> pipeline.RedecideReport:
+    return pipeline.redecide_window(store_url, settings)
+
+
 @task(
     name="build-composites",
     cache_policy=NONE,
@@ -229,6 +234,7 @@ def news_pipeline(
     store_url: str | None = None,
     config_path: str | None = None,
     since: datetime | None = None,
+    restory: bool = False,
 ) -> pipeline.RunSummary:
     """Poll the configured outlets, store new articles, group them into stories, merge each.
 
@@ -240,6 +246,9 @@ def news_pipeline(
         config_path: the outlets config (default: config/outlets.toml).
         since: keep only articles published at or after this time (UTC when no zone is given);
             articles without a publication time are kept.
+        restory: after this run's articles join their stories, decide the open window's
+            stories again with today's code and encoder (`newsmerge restory`), for the first
+            run after an upgrade; the stories that change get their composites rebuilt.
     """
     log = get_run_logger()
     config = load_config(config_path, store_url=store_url)
@@ -284,6 +293,15 @@ def news_pipeline(
         first_errors = "; ".join(e for r in reports for e in r.errors[:1])
         raise pipeline.AllOutletsFailed("every outlet failed: " + first_errors)
     stories = detect_stories(config.store_url, settings)
+    if restory:
+        redecided = redecide_window(config.store_url, settings)
+        log.info(
+            "restory: %d articles decided again, %d moved; %d stories changed, %d removed",
+            redecided.redecided,
+            redecided.moved,
+            len(redecided.changed_stories),
+            len(redecided.removed_stories),
+        )
     dirty = pipeline.dirty_stories(config.store_url)
     chunks = [dirty[i : i + COMPOSITES_PER_TASK] for i in range(0, len(dirty), COMPOSITES_PER_TASK)]
     futures = [

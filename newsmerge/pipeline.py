@@ -270,7 +270,8 @@ def stale_window(active: Sequence[dict[str, Any]], settings: DedupSettings) -> s
     seen = ", ".join(f"{n} by {v} / {e}" for (v, e), n in sorted(other.items()))
     return (
         f"open window: {len(active)} articles, {sum(other.values())} decided by another "
-        f"version ({seen}; now {now[0]} / {now[1]}): `newsmerge restory` decides them again"
+        f"version ({seen}; now {now[0]} / {now[1]}): `newsmerge restory` (or a flow run with "
+        "-p restory=true) decides them again"
     )
 
 

@@ -93,3 +93,26 @@ def test_restory_of_an_empty_store_says_so(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["restory", "--store", url]) == 0
     assert "no assigned articles" in capsys.readouterr().out
+
+
+def test_a_flow_run_with_restory_true_decides_the_window_again(prefect_api, tmp_path):
+    """The Prefect way: `prefect deployment run 'news-pipeline/poll' -p restory=true` after an
+    upgrade. The replay polled again adds nothing; the window is decided by today's encoder and
+    every changed story's composite is rebuilt in the same run."""
+    from flows.pipeline import news_pipeline
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    today = pipeline.dedup_settings(load_config(store_url=url))
+    _fill(url, replace(today, encoder="none"))
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    _fill(fresh, today)
+
+    summary = news_pipeline(replay=str(CAPTURE), store_url=url, restory=True)
+    assert sum(r.new for r in summary.outlets) == 0
+    assert _partition(url) == _partition(fresh)
+    assert {e["encoder"] for e in _evidence(url)} == {"minilm-l6-v2-news"}
+    assert summary.composites_built  # the changed stories, rebuilt by this run
+    with Store(url) as store:
+        counts = store.counts()
+        assert counts["stories"] == counts["composites"] == len(_partition(fresh))
+        assert not store.dirty_stories()

@@ -3,6 +3,8 @@
     python -m dedup.merge.evaluate STORIES.jsonl [--json] [--limit N]
     python -m dedup.merge.evaluate --sentences DIR [--json]     # msrp_train.tsv, sts_*.tsv
     python -m dedup.merge.evaluate --labels tests/fixtures/merge/credit_labels.jsonl [--json]
+    python -m dedup.merge.evaluate --article-labels \
+        tests/fixtures/merge/article_credit_labels.jsonl [--json]      # dedup.merge.gold
     python -m dedup.merge.evaluate --fit --sentences DIR --labels FILE   # refit EMBED_* (JSON)
         # --fit --labels also sweeps the margin criterion (measured, not merged; see margin_sweep)
 
@@ -67,6 +69,7 @@ from .align import (
 )
 from .align import _disagree as _aligner_disagree
 from .compose import EncoderChoice, SourceArticle, composite_version, resolve_encoder
+from .gold import evaluate_article_labels, render_article_labels_report
 from .sentences import normalize, split_sentences
 
 # The checker's thresholds (content-word Dice). One hard line in the gray zone (0.4-0.55, where
@@ -1147,6 +1150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="hand-labelled credit pairs, JSON Lines (clusters from credit_label_clusters.jsonl "
         "beside it, or --stories)",
     )
+    ap.add_argument(
+        "--article-labels",
+        help="hand-labelled (composite sentence, article) pairs, JSON Lines (clusters from "
+        "article_credit_clusters.jsonl beside it, or --stories); see dedup.merge.gold",
+    )
     ap.add_argument("--stories", help="story clusters the --labels pairs come from")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--limit", type=int, default=None, help="first N clusters only")
@@ -1178,6 +1186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fits["margin"] = margin_sweep(args.labels, args.stories, enc)
         print(json.dumps(fits, indent=2))
         return 0
+    if args.article_labels:
+        ar = evaluate_article_labels(args.article_labels, args.stories, encoder=enc)
+        print(json.dumps(ar, indent=2) if args.json else render_article_labels_report(ar))
+        if not args.path and not args.sentences and not args.labels:
+            return 0
+        print()
     if args.labels:
         lr = evaluate_labels(args.labels, args.stories, encoder=enc)
         print(json.dumps(lr, indent=2) if args.json else render_labels_report(lr))
@@ -1185,7 +1199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         print()
     if not args.path and not args.sentences:
-        ap.error("give a story file, --sentences DIR or --labels FILE")
+        ap.error("give a story file, --sentences DIR, --labels FILE or --article-labels FILE")
     results = []
     if args.path:
         results.append(evaluate_merge(args.path, limit=args.limit, encoder=enc))

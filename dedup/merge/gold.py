@@ -1,0 +1,194 @@
+"""Credits against the article-level gold set: does the article report the sentence's claim?
+
+    python -m dedup.merge.evaluate --article-labels tests/fixtures/merge/article_credit_labels.jsonl
+
+Why a second gold set (docs/merge-evaluation.md, "Session 6"): the first one
+(credit_labels.jsonl) samples sentence *pairs* with word overlap from merge-1.1's composites and
+weights them back, so it never sees a credit owed to a reworded sentence with little overlap,
+and it counts a true pair as missed even when the outlet is credited through another of its
+sentences. A credit names an outlet. Here every (composite sentence, other article) pair of a
+simple random sample of stories is labelled by two blind annotators against the whole article,
+so precision and recall are plain shares, per credit, with no weights.
+
+The merger is re-run on the labelled stories (so a changed aligner is measured, not the one that
+built the sample): a pair counts as credited when the composite sentence has a credit-grade
+link, with no veto, to some sentence of the article, which is exactly how compose() credits.
+Confidence intervals: a seeded bootstrap over stories (pairs of one story are not independent).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from .compose import EncoderChoice, composite_version, credit_links, resolve_encoder
+from .sentences import normalize, split_sentences
+
+ARTICLE_LABEL_CLUSTERS = "article_credit_clusters.jsonl"  # the stories' articles, beside labels
+BOOTSTRAP = 1000
+SEED = 20261129
+
+
+def load_article_labels(path: str | Path) -> list[dict]:
+    """Rows of `{cluster_id, item, composite_sentence, composite_article_id, article_id,
+    credited, version, label, sentences, reason[, label_2, sentences_2, reason_2]}`."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def merger_article_credits(
+    rows: Sequence[dict],
+    stories: str | Path,
+    encoder: EncoderChoice = "auto",
+    threshold: float | None = None,
+) -> list[bool]:
+    """For each labelled pair, whether the merger as it is now credits the article with the
+    composite sentence. `threshold` overrides the credit threshold (for sweeps)."""
+    from .evaluate import load_clusters
+
+    enc = resolve_encoder(encoder)
+    clusters = load_clusters(stories)
+    cache: dict[str, tuple[dict, dict]] = {}
+    out: list[bool] = []
+    for r in rows:
+        cid = r["cluster_id"]
+        if cid not in cache:
+            arts = clusters[cid]
+            starts: dict[tuple[str, str], list[int]] = defaultdict(list)
+            for a in arts:
+                for s in split_sentences(a.text):
+                    starts[(a.id, normalize(s.text))].append(s.start)
+            cache[cid] = (credit_links(arts, encoder=enc, threshold=threshold), starts)
+        links, starts = cache[cid]
+        own = r["composite_article_id"]
+        at = starts.get((own, normalize(r["composite_sentence"])))
+        if not at:
+            raise ValueError(f"{r['item']}: the composite sentence is not a sentence of {own}")
+        out.append(
+            any(s[0] == r["article_id"] for start in at for s in links.get((own, start), {}))
+        )
+    return out
+
+
+def _prf(pred: Sequence[bool], y: Sequence[bool]) -> dict:
+    tp = sum(p and t for p, t in zip(pred, y, strict=True))
+    pp, pos = sum(map(bool, pred)), sum(map(bool, y))
+    return {
+        "precision": round(tp / pp, 4) if pp else None,
+        "recall": round(tp / pos, 4) if pos else None,
+        "tp": tp,
+        "credited": pp,
+        "true": pos,
+    }
+
+
+def _bootstrap(groups: Sequence[str], pred: Sequence[bool], y: Sequence[bool]) -> dict:
+    """95% intervals of precision and recall, resampling whole stories."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        by[g].append(i)
+    keys = sorted(by)
+    rng = random.Random(SEED)
+    ps, rs = [], []
+    for _ in range(BOOTSTRAP):
+        idx = [i for k in rng.choices(keys, k=len(keys)) for i in by[k]]
+        m = _prf([pred[i] for i in idx], [y[i] for i in idx])
+        if m["precision"] is not None:
+            ps.append(m["precision"])
+        if m["recall"] is not None:
+            rs.append(m["recall"])
+
+    def ci(v: list[float]) -> list[float] | None:
+        if not v:
+            return None
+        v = sorted(v)
+        return [v[int(0.025 * (len(v) - 1))], v[int(0.975 * (len(v) - 1))]]
+
+    return {"precision_95": ci(ps), "recall_95": ci(rs)}
+
+
+def kappa(y: Sequence[bool], y2: Sequence[bool]) -> float | None:
+    """Cohen's kappa of two annotations."""
+    n = len(y)
+    if not n:
+        return None
+    agree = sum(a == b for a, b in zip(y, y2, strict=True)) / n
+    p1, p2 = sum(y) / n, sum(y2) / n
+    chance = p1 * p2 + (1 - p1) * (1 - p2)
+    return round((agree - chance) / (1 - chance), 4) if chance < 1 else None
+
+
+def evaluate_article_labels(
+    path: str | Path, stories: str | Path | None = None, encoder: EncoderChoice = "auto"
+) -> dict:
+    """The merger's credits against each annotator and against their consensus (pairs where
+    both agree): precision, recall, bootstrap intervals, and the annotators' agreement."""
+    rows = load_article_labels(path)
+    stories = stories or Path(path).with_name(ARTICLE_LABEL_CLUSTERS)
+    enc = resolve_encoder(encoder)
+    now = merger_article_credits(rows, stories, enc)
+    groups = [r["cluster_id"] for r in rows]
+    y = [bool(r["label"]) for r in rows]
+
+    def against(labels: Sequence[bool], keep: Sequence[int]) -> dict:
+        p = [now[i] for i in keep]
+        t = [labels[i] for i in keep]
+        return {**_prf(p, t), **_bootstrap([groups[i] for i in keep], p, t)}
+
+    every = list(range(len(rows)))
+    out: dict = {
+        "path": str(path),
+        "version": composite_version(enc),
+        "pairs": len(rows),
+        "stories": len(set(groups)),
+        "merger": {"first_annotator": against(y, every)},
+        "at_sampling": {
+            "version": rows[0]["version"] if rows else None,
+            **_prf([bool(r["credited"]) for r in rows], y),
+        },
+    }
+    if rows and all("label_2" in r for r in rows):
+        y2 = [bool(r["label_2"]) for r in rows]
+        both = [i for i in every if y[i] == y2[i]]
+        out["annotators"] = {
+            "agreement": round(len(both) / len(rows), 4),
+            "kappa": kappa(y, y2),
+            "disagreements": len(rows) - len(both),
+        }
+        out["merger"]["second_annotator"] = against(y2, every)
+        out["merger"]["consensus"] = against(y, both)
+    return out
+
+
+def render_article_labels_report(r: dict) -> str:
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    def ci(v):
+        return "" if not v else f" [{f(v[0])}, {f(v[1])}]"
+
+    lines = [
+        f"article-level credit labels: {r['path']}",
+        f"  {r['pairs']} (composite sentence, other article) pairs from {r['stories']} stories",
+    ]
+    if "annotators" in r:
+        a = r["annotators"]
+        lines.append(
+            f"  two blind annotators: agreement {f(a['agreement'])}, kappa {f(a['kappa'])}, "
+            f"{a['disagreements']} pairs differ"
+        )
+    lines.append(f"merger now ({r['version']}), 95% intervals by resampling stories:")
+    for name, m in r["merger"].items():
+        lines.append(
+            f"  vs {name.replace('_', ' '):<18} P {f(m['precision'])}{ci(m['precision_95'])}"
+            f"  R {f(m['recall'])}{ci(m['recall_95'])}"
+            f"  ({m['tp']} of {m['credited']} credits true, {m['true']} true pairs)"
+        )
+    s = r["at_sampling"]
+    lines.append(
+        f"  at sampling ({s['version']}), first annotator: P {f(s['precision'])} R {f(s['recall'])}"
+    )
+    return "\n".join(lines)
