@@ -40,8 +40,12 @@ log = logging.getLogger(__name__)
 
 MINILM = "minilm-l6-v2"
 MINILM_NEWS = "minilm-l6-v2-news"
-CHOICES = ("auto", "none", MINILM, MINILM_NEWS)
+MINILM_FACTS = "minilm-l6-v2-facts"
+CHOICES = ("auto", "none", MINILM, MINILM_NEWS, MINILM_FACTS)
 NEWS_DELTA = Path(__file__).parent / "weights" / f"{MINILM_NEWS}.npz"
+# The merger's sentence encoder: MiniLM tuned on sentences of one story labelled "same fact"
+# (python -m dedup.merge.finetune); its delta carries its own merge calibration ("merge").
+FACTS_DELTA = Path(__file__).parent / "weights" / f"{MINILM_FACTS}.npz"
 # The stock model's calibration for story detection (DedupSettings): the embedding share of the
 # similarity and the embedding cosine as strong as a TF-IDF edge. Fine-tuning moves the whole
 # cosine scale (unrelated articles sit ~0.1 higher), so a delta records its own in its meta
@@ -103,6 +107,7 @@ class MiniLMEncoder:
         # what the vector cache is keyed by: a retrained delta must not reuse old vectors
         self.cache_key = name
         self.embedding_weight, self.embedding_edge = STOCK_WEIGHT, STOCK_EDGE
+        self.merge_calibration: dict | None = None  # dedup.merge.align.calibration
         if delta is not None:
             from dedup.delta import load_meta
 
@@ -111,6 +116,7 @@ class MiniLMEncoder:
             meta = load_meta(io.BytesIO(data))
             self.embedding_weight = float(meta.get("embedding_weight", STOCK_WEIGHT))
             self.embedding_edge = float(meta.get("embedding_edge", STOCK_EDGE))
+            self.merge_calibration = meta.get("merge")
         self._model = None
         self._lock = threading.Lock()
 
@@ -165,6 +171,7 @@ class CachedEncoder:
         self.key = getattr(inner, "cache_key", inner.name)
         self.embedding_weight = getattr(inner, "embedding_weight", STOCK_WEIGHT)
         self.embedding_edge = getattr(inner, "embedding_edge", STOCK_EDGE)
+        self.merge_calibration = getattr(inner, "merge_calibration", None)
         self.path = path or cache_path()
         self._memo: dict[str, np.ndarray] = {}
 
@@ -255,6 +262,8 @@ def _cached(choice: str) -> Encoder:
                 inner = MiniLMEncoder()
             elif choice == MINILM_NEWS:
                 inner = MiniLMEncoder(delta=NEWS_DELTA, name=MINILM_NEWS)
+            elif choice == MINILM_FACTS:
+                inner = MiniLMEncoder(delta=FACTS_DELTA, name=MINILM_FACTS)
             else:  # a delta file of the user's
                 inner = MiniLMEncoder(delta=choice, name=f"{MINILM}+{Path(choice).stem}")
             _LOADED[choice] = CachedEncoder(inner)
@@ -286,15 +295,27 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
 
 
 def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
-    """The merger's sentence encoder for the same settings value: the stock model whenever an
-    encoder is on. The news-tuned model was trained to compare whole articles, not sentences,
-    and the alignment thresholds were measured with the stock one."""
-    return _cached(MINILM) if _check(choice) else None
+    """The merger's sentence encoder for the same settings value: the facts-tuned model
+    whenever an encoder is on ("auto", the news model or a story delta: those compare whole
+    articles, not sentences), the stock model when asked for by name ("minilm-l6-v2", the
+    merge-1.3 behaviour), None for "none"."""
+    if not _check(choice):
+        return None
+    if choice == MINILM:
+        return _cached(MINILM)
+    if not FACTS_DELTA.is_file():
+        if choice == MINILM_FACTS:
+            raise EncoderUnavailable(f"{FACTS_DELTA} is missing: reinstall newsmerge")
+        log.warning("%s is missing: the merger uses the stock %s", FACTS_DELTA, MINILM)
+        return _cached(MINILM)
+    return _cached(MINILM_FACTS)
 
 
 __all__ = [
     "CHOICES",
+    "FACTS_DELTA",
     "MINILM",
+    "MINILM_FACTS",
     "MINILM_NEWS",
     "NEWS_DELTA",
     "STOCK_EDGE",

@@ -18,6 +18,7 @@ import pytest
 from dedup import embeddings
 from dedup.embeddings import (
     MINILM,
+    MINILM_FACTS,
     MINILM_NEWS,
     CachedEncoder,
     EncoderUnavailable,
@@ -121,12 +122,22 @@ def test_empty_input_gives_empty_matrix(tmp_path):
 
 
 @needs_model
-def test_auto_detects_stories_with_the_tuned_model_and_aligns_sentences_with_the_stock_one():
+def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_facts_one():
     assert load_encoder("auto").name == MINILM_NEWS
     assert load_encoder(MINILM).name == MINILM
-    assert load_sentence_encoder("auto").name == MINILM
-    assert load_sentence_encoder(MINILM_NEWS).name == MINILM
+    assert load_sentence_encoder("auto").name == MINILM_FACTS
+    assert load_sentence_encoder(MINILM_NEWS).name == MINILM_FACTS  # a story-side setting
+    assert load_sentence_encoder(MINILM).name == MINILM  # the stock model, by name
     assert load_sentence_encoder("none") is None
+
+
+@needs_model
+def test_without_the_facts_delta_the_merger_uses_the_stock_model(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(embeddings, "FACTS_DELTA", tmp_path / "missing.npz")
+    assert load_sentence_encoder("auto").name == MINILM
+    assert "missing.npz is missing" in caplog.text
+    with pytest.raises(EncoderUnavailable, match="reinstall"):
+        load_sentence_encoder(MINILM_FACTS)
 
 
 @needs_model

@@ -630,6 +630,45 @@ def test_article_gold_measures_the_lexical_merger():
     assert consensus["true"] == 297 - 9  # pairs both call true
 
 
+FACT_LINKS = FIX / "fact_links.jsonl"
+
+
+def test_fact_links_are_the_mergers_sentences_and_apart_from_the_gold_sets():
+    """The training data of the facts model (dedup.merge.finetune): 1,120 NeuS stories whose
+    sentences annotators aligned by the labelling rule. None is a story of either gold set, so
+    the gold numbers are held out; the calibration stories are held out of training."""
+    from dedup.merge.evaluate import LABEL_CLUSTERS, load_clusters
+    from dedup.merge.finetune import load_fact_links, split_stories
+    from dedup.merge.gold import ARTICLE_LABEL_CLUSTERS
+    from dedup.merge.sentences import split_sentences
+
+    stories = load_fact_links(FACT_LINKS)
+    later = load_fact_links(FIX / "fact_links_round3.jsonl")  # annotated after training
+    assert len(stories) == len({s["story"] for s in stories}) == 1120
+    assert len(later) == 560
+    gold = set(load_clusters(FIX / LABEL_CLUSTERS)) | set(
+        load_clusters(FIX / ARTICLE_LABEL_CLUSTERS)
+    )
+    assert not gold & {s["story"] for s in stories + later}
+    assert not {s["story"] for s in stories} & {s["story"] for s in later}
+    links = 0
+    for story in stories + later:
+        article_of = {}
+        for a in story["articles"]:
+            # the sentences are the merger's own split of the article
+            assert [x.text for x in split_sentences(a["text"])] == list(a["sentences"].values())
+            article_of.update(dict.fromkeys(a["sentences"], a["article"]))
+        assert set(story["links"]) == set(article_of)
+        for x, ys in story["links"].items():
+            assert all(article_of[y] != article_of[x] for y in ys)
+            links += len(ys)
+    assert links == 5607 + 2890
+    train, cal = split_stories(stories, 120)
+    assert len(cal) == 120 and len(train) == 1000
+    assert not {s["story"] for s in train} & {s["story"] for s in cal}
+    assert split_stories(stories, 120) == (train, cal)  # seeded
+
+
 def test_merger_credit_precision_on_labelled_pairs_does_not_regress():
     from dedup.merge.evaluate import evaluate_labels
 

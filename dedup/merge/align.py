@@ -781,11 +781,38 @@ def paired_cosines(encoder, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     return np.round((va * vb).sum(axis=1), 6)
 
 
-def embed_combine(cos) -> np.ndarray:
-    w = EMBED_WEIGHTS
+@dataclass(frozen=True)
+class EmbedCalibration:
+    """An encoder's own scale for the merger: the logistic over the cosine, the paraphrase
+    (MSRP) line, the credit line, the content-word floor and the redundancy line, all in score
+    units. Fine-tuning moves every cosine, so a tuned sentence encoder carries its own in its
+    delta's meta ("merge"); the stock model's are the EMBED_* constants above."""
+
+    weights: tuple[float, float] = EMBED_WEIGHTS
+    threshold: float = EMBED_THRESHOLD
+    credit: float = EMBED_CREDIT_THRESHOLD
+    floor: float = EMBED_WORD_FLOOR
+    redundancy: float = EMBED_REDUNDANCY_THRESHOLD
+
+
+STOCK_CALIBRATION = EmbedCalibration()
+
+
+def calibration(encoder) -> EmbedCalibration:
+    """The merger's scale for `encoder`: its delta's record, else the stock model's."""
+    record = getattr(encoder, "merge_calibration", None)
+    if not record:
+        return STOCK_CALIBRATION
+    return EmbedCalibration(**{**record, "weights": tuple(record["weights"])})
+
+
+def embed_combine(cos, weights: tuple[float, float] = EMBED_WEIGHTS) -> np.ndarray:
+    w = weights
     return 1.0 / (1.0 + np.exp(-(w[0] * np.asarray(cos, dtype=np.float64) + w[1])))
 
 
-def embed_similarity(vectors: np.ndarray) -> np.ndarray:
+def embed_similarity(
+    vectors: np.ndarray, weights: tuple[float, float] = EMBED_WEIGHTS
+) -> np.ndarray:
     """The embedding aligner's score for every pair of rows of `vectors` (unit vectors)."""
-    return embed_combine(cosines(vectors))
+    return embed_combine(cosines(vectors), weights)

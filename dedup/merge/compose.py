@@ -36,12 +36,9 @@ from newsmerge.models import Composite, CompositeSentence, Credit, Paragraph
 from .align import (
     CREDIT_COVER,
     CREDIT_THRESHOLD,
-    EMBED_CREDIT_THRESHOLD,
-    EMBED_REDUNDANCY_THRESHOLD,
-    EMBED_THRESHOLD,
-    EMBED_WORD_FLOOR,
     REDUNDANCY_THRESHOLD,
     THRESHOLD,
+    calibration,
     conflict,
     embed_similarity,
     features,
@@ -50,8 +47,8 @@ from .align import (
 from .sentences import Sentence, split_sentences
 
 # The code version; a composite built with an encoder carries its name too
-# ("merge-1.3+minilm-l6-v2"), since the two paths credit differently.
-VERSION = "merge-1.3"
+# ("merge-1.4+minilm-l6-v2-facts"), since the paths credit differently.
+VERSION = "merge-1.4"
 MAX_PARAGRAPH_SENTENCES = 4
 # A composite of fewer shared facts than this takes the articles' leads too: a feed item that
 # is only a summary often shares one side detail with the full story, not the news.
@@ -130,7 +127,7 @@ class _Alignment:
 
     Without an encoder: the lexical score at `threshold` and IDF-weighted cover at `cover`.
     With one: the embedding score (all the story's sentences in one encode call) at
-    `threshold`, and content-word cosine at `cover` (align.EMBED_WORD_FLOOR). The vetoes apply
+    `threshold`, and content-word cosine at `cover` (the encoder's `calibration`). The vetoes apply
     to both."""
 
     def __init__(
@@ -155,7 +152,7 @@ class _Alignment:
             # content words mostly shared (asymmetric cover, the weaker direction)
             pcore = np.minimum(lx.cover, lx.cover.T) >= cover
         else:
-            psim = embed_similarity(encoder.encode(flat))
+            psim = embed_similarity(encoder.encode(flat), calibration(encoder).weights)
             # some content words in common: topic alone embeds close inside one story
             pcore = lexical(flat, chars=False).word >= cover
         if len(flat) == n:
@@ -217,7 +214,8 @@ def _thresholds(
     if encoder is None:
         defaults = (CREDIT_THRESHOLD, CREDIT_COVER, REDUNDANCY_THRESHOLD)
     else:
-        defaults = (EMBED_CREDIT_THRESHOLD, EMBED_WORD_FLOOR, EMBED_REDUNDANCY_THRESHOLD)
+        cal = calibration(encoder)
+        defaults = (cal.credit, cal.floor, cal.redundancy)
     return (
         defaults[0] if threshold is None else threshold,
         defaults[1] if cover is None else cover,
@@ -269,7 +267,7 @@ def compose(
 
     `encoder`: "auto" (the sentence encoder when the embeddings extra is installed, else the
     lexical score), "none", "minilm-l6-v2", or an Encoder. Thresholds left at None take the
-    path's defaults (align.CREDIT_* without an encoder, align.EMBED_* with one)."""
+    path's defaults (align.CREDIT_* without an encoder, the encoder's `calibration`)."""
     enc = resolve_encoder(encoder)
     threshold, cover, redundancy = _thresholds(enc, threshold, cover, redundancy)
     version = composite_version(enc)
@@ -325,7 +323,7 @@ def compose(
     chosen: list[int] = []
     used = np.zeros(n, dtype=bool)
     # the paraphrase line (MSRP-fitted), below the credit line: "the same thing said"
-    paraphrase = min(redundancy, THRESHOLD if enc is None else EMBED_THRESHOLD)
+    paraphrase = min(redundancy, THRESHOLD if enc is None else calibration(enc).threshold)
 
     def take(i: int, lead: bool = False) -> None:
         """Choose `i` unless used up or redundant with a chosen fact (similar, and no veto

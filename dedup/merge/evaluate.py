@@ -8,8 +8,8 @@
     python -m dedup.merge.evaluate --fit --sentences DIR --labels FILE   # refit EMBED_* (JSON)
         # --fit --labels also sweeps the margin criterion (measured, not merged; see margin_sweep)
 
-`--encoder auto|none|minilm-l6-v2` (default auto) picks the merger's path: the sentence encoder
-when the embeddings extra is installed, else the lexical score.
+`--encoder auto|none|minilm-l6-v2|minilm-l6-v2-facts` (default auto) picks the merger's path:
+the facts-tuned sentence encoder when the embeddings extra is installed, else the lexical score.
 
 Composite metrics (per cluster of the story schema `{id, outlet|null, title, text, published,
 cluster_id}`; an article without an outlet is its own source, credited by its id):
@@ -55,10 +55,10 @@ from dedup.embeddings import encoder_choice, encoder_name
 
 from . import article_from_dict, compose
 from .align import (
-    EMBED_CREDIT_THRESHOLD,
-    EMBED_THRESHOLD,
-    EMBED_WORD_FLOOR,
+    STOCK_CALIBRATION,
     THRESHOLD,
+    EmbedCalibration,
+    calibration,
     conflict,
     cosines,
     embed_combine,
@@ -392,7 +392,7 @@ def evaluate_merge(
             "multi_outlet_source_sentences": multi_all,
             "multi_outlet_source_sentences_kept": multi_kept,
         },
-        "align_threshold": THRESHOLD if enc is None else EMBED_CREDIT_THRESHOLD,
+        "align_threshold": THRESHOLD if enc is None else calibration(enc).credit,
         "check_threshold": check_threshold,
         "confirm_threshold": confirm,
         "miss_threshold": miss,
@@ -474,7 +474,7 @@ def _scores(
     raw = np.zeros(len(pairs))
     if encoder is not None:
         cos = paired_cosines(encoder, [p[1] for p in pairs], [p[2] for p in pairs])
-        raw[:] = embed_combine(cos) if len(pairs) else 0.0
+        raw[:] = embed_combine(cos, calibration(encoder).weights) if len(pairs) else 0.0
     else:
         for i in range(0, len(pairs), CHUNK):
             chunk = pairs[i : i + CHUNK]
@@ -530,7 +530,7 @@ def evaluate_alignment(
     is in use."""
     enc = resolve_encoder(encoder)
     if threshold is None:
-        threshold = THRESHOLD if enc is None else EMBED_THRESHOLD
+        threshold = THRESHOLD if enc is None else calibration(enc).threshold
     result = {
         "encoder": encoder_name(enc),
         "msrp": {
@@ -838,11 +838,13 @@ def _margin_pair(d: dict, p: int, q: int, i: int, j: int, k: int) -> dict:
     }
 
 
-def _margin_credit(pair: dict, floor: float | None, gap: float) -> bool:
+def _margin_credit(
+    pair: dict, floor: float | None, gap: float, cal: EmbedCalibration = STOCK_CALIBRATION
+) -> bool:
     """The merger's credit rule on one inner pair, or (when `floor` is set) the margin rule."""
-    if pair["veto"] or pair["word"] < EMBED_WORD_FLOOR:
+    if pair["veto"] or pair["word"] < cal.floor:
         return False
-    if float(embed_combine(pair["cos"])) >= EMBED_CREDIT_THRESHOLD:
+    if float(embed_combine(pair["cos"], cal.weights)) >= cal.credit:
         return True
     if floor is None or pair["cos"] < floor or not pair["mutual"] or pair["gap"] is None:
         return False
@@ -879,9 +881,10 @@ def margin_sweep(
     y = [bool(r["label"]) for r in rows]
     w = [float(r.get("weight", 1.0)) for r in rows]
     pairs = margin_features(rows, stories, enc, k)
+    cal = calibration(enc)
     settings = [(f, g) for f in MARGIN_FLOORS for g in MARGIN_GAPS]
-    base = [any(_margin_credit(p, None, 0.0) for p in ps) for ps in pairs]
-    pred = {s: [any(_margin_credit(p, *s) for p in ps) for ps in pairs] for s in settings}
+    base = [any(_margin_credit(p, None, 0.0, cal) for p in ps) for ps in pairs]
+    pred = {s: [any(_margin_credit(p, *s, cal) for p in ps) for ps in pairs] for s in settings}
 
     def at(dec: list[bool], idx) -> dict:
         return _wprf([dec[i] for i in idx], [y[i] for i in idx], [w[i] for i in idx])["weighted"]
@@ -919,7 +922,7 @@ def margin_sweep(
             p
             for p in ps
             if not p["veto"]
-            and p["word"] >= EMBED_WORD_FLOOR
+            and p["word"] >= cal.floor
             and p["mutual"]
             and p["gap"] is not None
             and p["cos"] >= MARGIN_FLOORS[0]
@@ -1162,8 +1165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--encoder",
         type=encoder_choice,
         default="auto",
-        help="sentence encoder of the merger and aligner: auto (MiniLM when the embeddings "
-        "extra is installed), none (lexical), minilm-l6-v2",
+        help="sentence encoder of the merger and aligner: auto (the facts-tuned MiniLM when "
+        "the embeddings extra is installed), none (lexical), minilm-l6-v2 (stock), "
+        "minilm-l6-v2-facts",
     )
     ap.add_argument(
         "--fit",

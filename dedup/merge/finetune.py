@@ -1,0 +1,289 @@
+"""Fine-tune the merger's sentence encoder on sentences labelled "the same fact" inside stories.
+
+Why: stock all-MiniLM-L6-v2 scores a paraphrase with matching numbers ("applications for
+unemployment benefits rose 37,000 last week to 412,000" / "initial claims increased by 37,000 to
+412,000") below a reaction to the same event, because inside one story every sentence shares the
+topic. Trained on same-story sentences that annotators aligned by the labelling rule of
+docs/merge-evaluation.md, with each sentence's most similar *unaligned* sentence of the story as
+its hard negative, the model learns "same claim" rather than "same topic".
+
+    python -m dedup.merge.finetune tests/fixtures/merge/fact_links.jsonl --out DIR \
+        --sentences ../shared/eval/sentences [--cal 80] [--epochs 2]
+
+`fact_links.jsonl`: one story per line, `{story, articles: [{article, article_id, title, text,
+sentences: {"A0": ...}}], links: {"A0": ["B1"], ...}}` (Y listed under X: Y states X's main
+claim). `--cal` stories (seeded) are held out of training and choose the credit line.
+
+DIR receives `minilm-l6-v2-facts.npz`: the tuning as a rank-32 weight delta (dedup.delta) whose
+meta carries the model's own merge calibration (align.EmbedCalibration):
+* weights, threshold: the logistic over the cosine refitted on MSRP train + STS train news, and
+  the F1-optimal paraphrase line on MSRP's even half (as for the stock model);
+* credit (and redundancy): on the calibration stories, the line with the most recall among
+  those at least as precise as the stock model at its own credit line: more credits, none
+  less sure than merge-1.3's;
+* floor: the stock model's content-word floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RANK = 32
+SEED = 0
+CAL_STORIES = 80
+
+
+def load_fact_links(path: str | Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def split_stories(stories: Sequence[dict], cal: int = CAL_STORIES) -> tuple[list, list]:
+    """(training stories, calibration stories): a seeded draw of `cal` stories held out."""
+    order = sorted(range(len(stories)), key=lambda i: stories[i]["story"])
+    random.Random(SEED).shuffle(order)
+    held = set(order[:cal])
+    return (
+        [s for i, s in enumerate(stories) if i not in held],
+        [s for i, s in enumerate(stories) if i in held],
+    )
+
+
+def _sentences(story: dict) -> dict[str, tuple[str, str]]:
+    """sentence key → (article letter, text)."""
+    return {k: (a["article"], t) for a in story["articles"] for k, t in a["sentences"].items()}
+
+
+def _linked(story: dict) -> set[tuple[str, str]]:
+    """Aligned sentence keys, both directions, across articles only."""
+    d = _sentences(story)
+    out = set()
+    for x, ys in story["links"].items():
+        for y in ys:
+            if x in d and y in d and d[x][0] != d[y][0]:
+                out |= {(x, y), (y, x)}
+    return out
+
+
+def training_pairs(stories: Sequence[dict], stock) -> tuple[list[tuple[str, str, str]], dict]:
+    """Positive (anchor, aligned, story) pairs, both directions, and each sentence's hard
+    negative: the sentence of another article of its story, not aligned with it, that the
+    stock encoder finds most similar."""
+    pairs: list[tuple[str, str, str]] = []
+    hard: dict[str, str] = {}
+    for story in stories:
+        d = _sentences(story)
+        keys = sorted(d)
+        if not keys:
+            continue
+        vec = stock.encode([d[k][1] for k in keys])
+        sim = vec @ vec.T
+        at = {k: i for i, k in enumerate(keys)}
+        linked = _linked(story)
+        pairs += [(d[x][1], d[y][1], story["story"]) for x, y in sorted(linked)]
+        for x in keys:
+            others = [y for y in keys if d[y][0] != d[x][0] and (x, y) not in linked]
+            if others:
+                hard[d[x][1]] = d[max(others, key=lambda y: sim[at[x], at[y]])][1]
+    return list(dict.fromkeys(pairs)), hard
+
+
+def train(
+    stories: Sequence[dict], epochs: int = 2, batch: int = 32, lr: float = 2e-5, scale: float = 20.0
+):
+    """The stock model fine-tuned with multiple-negatives ranking: each anchor against its
+    aligned sentence, its hard negative and the batch's other candidates (those of its own
+    story masked out: they may be aligned too)."""
+    import torch
+
+    from dedup.embeddings import MINILM, MiniLMEncoder, load_encoder
+
+    pairs, hard = training_pairs(stories, load_encoder(MINILM))
+    pool = [t for s in stories for _, t in _sentences(s).values()]
+    model = MiniLMEncoder()._load()
+    model.max_seq_length = 128
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    tokenize = getattr(model, "preprocess", model.tokenize)
+
+    def embed(texts: list[str]):
+        return torch.nn.functional.normalize(model(tokenize(texts))["sentence_embedding"], dim=1)
+
+    steps, t0 = 0, time.perf_counter()
+    model.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(pairs))
+        for s in range(0, len(order), batch):
+            chunk = [pairs[i] for i in order[s : s + batch]]
+            anchors = [a for a, _, _ in chunk]
+            negatives = [hard.get(a) or pool[rng.integers(len(pool))] for a in anchors]
+            logits = (
+                embed(anchors)
+                @ torch.cat([embed([p for _, p, _ in chunk]), embed(negatives)]).T
+                * scale
+            )
+            story = [st for _, _, st in chunk]
+            same = torch.tensor([[a == b for b in story] for a in story])
+            same.fill_diagonal_(False)
+            mask = torch.cat([same, torch.zeros_like(same)], dim=1)
+            loss = torch.nn.functional.cross_entropy(
+                logits.masked_fill(mask, -1e9), torch.arange(len(chunk))
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+            if steps % 20 == 0:
+                log.info(
+                    "epoch %d: step %d, loss %.3f, %.0f s",
+                    epoch,
+                    steps,
+                    loss.item(),
+                    time.perf_counter() - t0,
+                )
+    model.eval()
+    return model, {"pairs": len(pairs), "steps": steps, "seconds": round(time.perf_counter() - t0)}
+
+
+def article_scores(stories: Sequence[dict], encoder, floor: float | None = None):
+    """Every (sentence, other article) pair of the stories: the merger's best credit score
+    from the sentence to the article (None when none passes the floor and the vetoes), and
+    whether the annotators aligned the sentence with a sentence of that article."""
+    from .compose import SourceArticle, credit_links
+    from .sentences import normalize, split_sentences
+
+    scores: list[float | None] = []
+    labels: list[bool] = []
+    for story in stories:
+        arts = [
+            SourceArticle(a["article_id"], a["article_id"], a["title"], a["text"])
+            for a in story["articles"]
+        ]
+        links = credit_links(arts, encoder=encoder, threshold=0.0, cover=floor)
+        start = {(a.id, normalize(s.text)): s.start for a in arts for s in split_sentences(a.text)}
+        for a in story["articles"]:
+            for key, text in a["sentences"].items():
+                at = start.get((a["article_id"], normalize(text)))
+                for b in story["articles"]:
+                    if b is a or at is None:
+                        continue
+                    found = [
+                        v
+                        for k, v in links.get((a["article_id"], at), {}).items()
+                        if k[0] == b["article_id"]
+                    ]
+                    scores.append(max(found) if found else None)
+                    labels.append(any(y in b["sentences"] for y in story["links"].get(key, [])))
+    return scores, labels
+
+
+def _precision_recall(scores, labels, line: float) -> tuple[float, float]:
+    pred = [s is not None and s >= line for s in scores]
+    tp = sum(p and y for p, y in zip(pred, labels, strict=True))
+    return (tp / sum(pred) if any(pred) else 1.0), tp / max(sum(labels), 1)
+
+
+def choose_credit_line(scores, labels, precision: float) -> float:
+    """The lowest line (most recall) whose precision is at least `precision`."""
+    grid = [round(t, 2) for t in np.arange(0.10, 0.801, 0.01)]
+    ok = [t for t in grid if _precision_recall(scores, labels, t)[0] >= precision]
+    return min(ok) if ok else grid[-1]
+
+
+def calibrate(encoder, cal: Sequence[dict], sentences: str | Path) -> dict:
+    """The tuned encoder's merge calibration (see the module docstring)."""
+    from dedup.embeddings import MINILM, load_encoder
+
+    from .align import STOCK_CALIBRATION
+    from .evaluate import fit_embedding
+
+    fit = fit_embedding(sentences, encoder)
+    record = {
+        "weights": list(fit["weights"]),
+        "threshold": fit["threshold"],
+        "credit": STOCK_CALIBRATION.credit,
+        "floor": STOCK_CALIBRATION.floor,
+        "redundancy": STOCK_CALIBRATION.redundancy,
+    }
+    stock_scores, stock_labels = article_scores(cal, load_encoder(MINILM))
+    stock_p, stock_r = _precision_recall(stock_scores, stock_labels, STOCK_CALIBRATION.credit)
+    encoder.merge_calibration = record  # score with the tuned model's own logistic
+    scores, labels = article_scores(cal, encoder)
+    line = choose_credit_line(scores, labels, stock_p)
+    p, r = _precision_recall(scores, labels, line)
+    record.update(credit=line, redundancy=line)
+    encoder.merge_calibration = record
+    report = {
+        "msrp": fit,
+        "calibration_pairs": len(labels),
+        "stock_at_its_line": {"precision": round(stock_p, 4), "recall": round(stock_r, 4)},
+        "tuned_at_chosen_line": {"line": line, "precision": round(p, 4), "recall": round(r, 4)},
+    }
+    return {"record": record, "report": report}
+
+
+def finetune(
+    path: str | Path,
+    out: str | Path,
+    sentences: str | Path,
+    cal: int = CAL_STORIES,
+    epochs: int = 2,
+    rank: int = RANK,
+) -> dict:
+    from dedup.delta import base_checksum, extract, save
+    from dedup.embeddings import MINILM, MINILM_FACTS, CachedEncoder, MiniLMEncoder
+
+    stories = load_fact_links(path)
+    train_stories, cal_stories = split_stories(stories, cal)
+    model, report = train(train_stories, epochs)
+    stock = MiniLMEncoder()._load().state_dict()
+    delta = extract(stock, model.state_dict(), rank)
+    meta = {
+        "base": MINILM,
+        "rank": rank,
+        "base_checksum": base_checksum(stock),
+        "facts": Path(path).name,
+        "stories": len(train_stories),
+        "calibration_stories": len(cal_stories),
+        "recipe": {"epochs": epochs, "batch": 32, "lr": 2e-5, "scale": 20.0},
+        **report,
+    }
+    Path(out).mkdir(parents=True, exist_ok=True)
+    target = Path(out) / f"{MINILM_FACTS}.npz"
+    save(target, delta, meta)  # uncalibrated first: the calibration runs on the delta as shipped
+    encoder = CachedEncoder(MiniLMEncoder(delta=target, name=f"{MINILM_FACTS}-candidate"))
+    cal_result = calibrate(encoder, cal_stories, sentences)
+    meta["merge"] = cal_result["record"]
+    save(target, delta, meta)
+    return {**report, **cal_result["report"], "merge": cal_result["record"], "delta": str(target)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dedup.merge.finetune", description=__doc__)
+    parser.add_argument("path", help="fact links, JSON Lines (fact_links.jsonl)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--sentences", required=True, help="folder with msrp_train.tsv, sts_*.tsv")
+    parser.add_argument("--cal", type=int, default=CAL_STORIES)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rank", type=int, default=RANK)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = finetune(args.path, args.out, args.sentences, args.cal, args.epochs, args.rank)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
