@@ -60,6 +60,20 @@ def nearest_accuracy(vectors: np.ndarray, labels: np.ndarray) -> float:
     return float((labels[sim.argmax(axis=1)] == labels).mean())
 
 
+def ranking_step(opt, logits, mask) -> float:
+    """One step of the multiple-negatives ranking loss: row i's answer is column i, every other
+    column a negative unless `mask` says it may be another right answer. Returns the loss."""
+    import torch
+
+    loss = torch.nn.functional.cross_entropy(
+        logits.masked_fill(mask, -1e9), torch.arange(logits.shape[0])
+    )
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.item())
+
+
 def finetune(
     path: str | Path,
     out: str | Path,
@@ -131,12 +145,7 @@ def finetune(
             )
             same = torch.tensor(labels[anchors][:, None] == labels[cands][None, :])
             same[torch.arange(len(chunk)), torch.arange(len(chunk))] = False  # its own positive
-            loss = torch.nn.functional.cross_entropy(
-                logits.masked_fill(same, -1e9), torch.arange(len(chunk))
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = ranking_step(opt, logits, same)
             steps += 1
             if steps % 50 == 0:
                 log.info(
@@ -144,7 +153,7 @@ def finetune(
                     epoch,
                     s,
                     len(pairs),
-                    loss.item(),
+                    loss,
                     time.perf_counter() - t0,
                 )
             if max_steps is not None and steps >= max_steps:

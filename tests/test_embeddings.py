@@ -132,21 +132,21 @@ def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_
 
 
 @needs_model
-def test_without_the_facts_delta_the_merger_uses_the_stock_model(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(embeddings, "FACTS_DELTA", tmp_path / "missing.npz")
-    assert load_sentence_encoder("auto").name == MINILM
+@pytest.mark.parametrize(
+    ("delta", "load", "tuned"),
+    [
+        ("NEWS_DELTA", load_encoder, MINILM_NEWS),  # story detection
+        ("FACTS_DELTA", load_sentence_encoder, MINILM_FACTS),  # the merger
+    ],
+)
+def test_without_a_shipped_delta_auto_uses_the_stock_model(
+    delta, load, tuned, monkeypatch, tmp_path, caplog
+):
+    monkeypatch.setattr(embeddings, delta, tmp_path / "missing.npz")
+    assert load("auto").name == MINILM
     assert "missing.npz is missing" in caplog.text
     with pytest.raises(EncoderUnavailable, match="reinstall"):
-        load_sentence_encoder(MINILM_FACTS)
-
-
-@needs_model
-def test_without_the_shipped_delta_auto_uses_the_stock_model(monkeypatch, tmp_path, caplog):
-    monkeypatch.setattr(embeddings, "NEWS_DELTA", tmp_path / "missing.npz")
-    assert load_encoder("auto").name == MINILM
-    assert "missing.npz is missing" in caplog.text
-    with pytest.raises(EncoderUnavailable, match="reinstall"):
-        load_encoder(MINILM_NEWS)
+        load(tuned)
 
 
 @needs_model

@@ -108,6 +108,7 @@ def train(
     import torch
 
     from dedup.embeddings import MINILM, MiniLMEncoder, load_encoder
+    from dedup.finetune import ranking_step
 
     pairs, hard = training_pairs(stories, load_encoder(MINILM))
     pool = [t for s in stories for _, t in _sentences(s).values()]
@@ -137,20 +138,14 @@ def train(
             story = [st for _, _, st in chunk]
             same = torch.tensor([[a == b for b in story] for a in story])
             same.fill_diagonal_(False)
-            mask = torch.cat([same, torch.zeros_like(same)], dim=1)
-            loss = torch.nn.functional.cross_entropy(
-                logits.masked_fill(mask, -1e9), torch.arange(len(chunk))
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = ranking_step(opt, logits, torch.cat([same, torch.zeros_like(same)], dim=1))
             steps += 1
             if steps % 20 == 0:
                 log.info(
                     "epoch %d: step %d, loss %.3f, %.0f s",
                     epoch,
                     steps,
-                    loss.item(),
+                    loss,
                     time.perf_counter() - t0,
                 )
     model.eval()
