@@ -8,7 +8,9 @@ docs/merge-evaluation.md, with each sentence's most similar *unaligned* sentence
 its hard negative, the model learns "same claim" rather than "same topic".
 
     python -m dedup.merge.finetune tests/fixtures/merge/fact_links.jsonl --out DIR \
-        --sentences ../shared/eval/sentences [--cal 80] [--epochs 2]
+        --sentences DIR [--cal 120] [--epochs 2]
+
+DIR holds MSRP train and STS (msrp_train.tsv, sts_train.tsv), for the paraphrase line.
 
 `fact_links.jsonl`: one story per line, `{story, articles: [{article, article_id, title, text,
 sentences: {"A0": ...}}], links: {"A0": ["B1"], ...}}` (Y listed under X: Y states X's main
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 RANK = 32
 SEED = 0
-CAL_STORIES = 80
+CAL_STORIES = 120  # the shipped model's calibration stories
 
 
 def load_fact_links(path: str | Path) -> list[dict]:
@@ -156,8 +158,9 @@ def article_scores(stories: Sequence[dict], encoder, floor: float | None = None)
     """Every (sentence, other article) pair of the stories: the merger's best credit score
     from the sentence to the article (None when none passes the floor and the vetoes), and
     whether the annotators aligned the sentence with a sentence of that article."""
-    from .compose import SourceArticle, credit_links
-    from .sentences import normalize, split_sentences
+    from .compose import SourceArticle
+    from .gold import article_credit_scores
+    from .sentences import normalize
 
     scores: list[float | None] = []
     labels: list[bool] = []
@@ -166,21 +169,16 @@ def article_scores(stories: Sequence[dict], encoder, floor: float | None = None)
             SourceArticle(a["article_id"], a["article_id"], a["title"], a["text"])
             for a in story["articles"]
         ]
-        links = credit_links(arts, encoder=encoder, threshold=0.0, cover=floor)
-        start = {(a.id, normalize(s.text)): s.start for a in arts for s in split_sentences(a.text)}
+        credits = article_credit_scores(arts, encoder, threshold=0.0, cover=floor)
         for a in story["articles"]:
             for key, text in a["sentences"].items():
-                at = start.get((a["article_id"], normalize(text)))
+                best = credits.get((a["article_id"], normalize(text)))
+                if best is None:
+                    continue
                 for b in story["articles"]:
-                    if b is a or at is None:
-                        continue
-                    found = [
-                        v
-                        for k, v in links.get((a["article_id"], at), {}).items()
-                        if k[0] == b["article_id"]
-                    ]
-                    scores.append(max(found) if found else None)
-                    labels.append(any(y in b["sentences"] for y in story["links"].get(key, [])))
+                    if b is not a:
+                        scores.append(best.get(b["article_id"]))
+                        labels.append(any(y in b["sentences"] for y in story["links"].get(key, [])))
     return scores, labels
 
 
@@ -219,7 +217,6 @@ def calibrate(encoder, cal: Sequence[dict], sentences: str | Path) -> dict:
     line = choose_credit_line(scores, labels, stock_p)
     p, r = _precision_recall(scores, labels, line)
     record.update(credit=line, redundancy=line)
-    encoder.merge_calibration = record
     report = {
         "msrp": fit,
         "calibration_pairs": len(labels),

@@ -24,7 +24,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from .compose import EncoderChoice, composite_version, credit_links, resolve_encoder
+from dedup.embeddings import Encoder
+
+from .compose import (
+    EncoderChoice,
+    SourceArticle,
+    composite_version,
+    credit_links,
+    resolve_encoder,
+)
 from .sentences import normalize, split_sentences
 
 ARTICLE_LABEL_CLUSTERS = "article_credit_clusters.jsonl"  # the stories' articles, beside labels
@@ -39,37 +47,45 @@ def load_article_labels(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def merger_article_credits(
-    rows: Sequence[dict],
-    stories: str | Path,
-    encoder: EncoderChoice = "auto",
+def article_credit_scores(
+    articles: Sequence[SourceArticle],
+    encoder: Encoder | None,
     threshold: float | None = None,
+    cover: float | None = None,
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Per sentence of the story, (article id, normalised text) → {other article id: the best
+    score of a credit link to one of its sentences}: the credits compose() may give that
+    sentence, per article. Every sentence has an entry (empty when nothing is credited)."""
+    links = credit_links(articles, encoder=encoder, threshold=threshold, cover=cover)
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for a in articles:
+        for sent in split_sentences(a.text):
+            best = out.setdefault((a.id, normalize(sent.text)), {})
+            for (other, _), score in links.get((a.id, sent.start), {}).items():
+                best[other] = max(score, best.get(other, score))
+    return out
+
+
+def merger_article_credits(
+    rows: Sequence[dict], stories: str | Path, encoder: EncoderChoice = "auto"
 ) -> list[bool]:
     """For each labelled pair, whether the merger as it is now credits the article with the
-    composite sentence. `threshold` overrides the credit threshold (for sweeps)."""
+    composite sentence."""
     from .evaluate import load_clusters
 
     enc = resolve_encoder(encoder)
     clusters = load_clusters(stories)
-    cache: dict[str, tuple[dict, dict]] = {}
+    cache: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
     out: list[bool] = []
     for r in rows:
         cid = r["cluster_id"]
         if cid not in cache:
-            arts = clusters[cid]
-            starts: dict[tuple[str, str], list[int]] = defaultdict(list)
-            for a in arts:
-                for s in split_sentences(a.text):
-                    starts[(a.id, normalize(s.text))].append(s.start)
-            cache[cid] = (credit_links(arts, encoder=enc, threshold=threshold), starts)
-        links, starts = cache[cid]
+            cache[cid] = article_credit_scores(clusters[cid], enc)
         own = r["composite_article_id"]
-        at = starts.get((own, normalize(r["composite_sentence"])))
-        if not at:
+        credits = cache[cid].get((own, normalize(r["composite_sentence"])))
+        if credits is None:
             raise ValueError(f"{r['item']}: the composite sentence is not a sentence of {own}")
-        out.append(
-            any(s[0] == r["article_id"] for start in at for s in links.get((own, start), {}))
-        )
+        out.append(r["article_id"] in credits)
     return out
 
 
