@@ -83,7 +83,13 @@ def finetune(
     lr: float = 2e-5,
     max_steps: int | None = None,
     rank: int = RANK,
+    init: str | Path | None = None,
+    mine: str = "stock",
 ) -> dict:
+    """`init`: a saved model (an earlier run's DIR) to continue from instead of stock MiniLM.
+    `mine`: "stock" takes each anchor's hard negative from the production mix under the stock
+    encoder, once; "model" re-mines it before every epoch with the model being trained, so the
+    negatives stay the ones it still confuses."""
     import torch
 
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
@@ -93,7 +99,12 @@ def finetune(
     labels = np.array([r["cluster_id"] for r in rows])
     train = split_stories(labels, half)
     held = np.flatnonzero(~train)
-    model = MiniLMEncoder()._load()
+    if init is None:
+        model = MiniLMEncoder()._load()
+    else:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(init), device="cpu")
     model.max_seq_length = 128
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -106,7 +117,9 @@ def finetune(
             show_progress_bar=False,
         )
 
-    report: dict = {"path": str(path), "half": half, "epochs": epochs}
+    report: dict = {"path": str(path), "half": half, "epochs": epochs, "mine": mine}
+    if init is not None:
+        report["init"] = str(init)
     stock = load_encoder(MINILM)  # the production stock encoder (256 word pieces, cached)
     if len(held):
         report["held_out_before"] = round(
@@ -115,9 +128,11 @@ def finetune(
     tr = np.flatnonzero(train)
     # each anchor's hardest wrong article: the other story's article the production mix finds
     # most similar (the stock encoder's vectors, cached)
-    docs = [Doc(str(i), None, titles[i], bodies[i], None) for i in tr]
-    hard = tr[most_similar(docs, DedupSettings(), stock, groups=labels[tr])]
-    hard_of = dict(zip(tr.tolist(), hard.tolist(), strict=True))
+    hard_of: dict[int, int] = {}
+    if mine == "stock":
+        docs = [Doc(str(i), None, titles[i], bodies[i], None) for i in tr]
+        hard = tr[most_similar(docs, DedupSettings(), stock, groups=labels[tr])]
+        hard_of = dict(zip(tr.tolist(), hard.tolist(), strict=True))
     groups: dict[str, list[int]] = defaultdict(list)
     for i in tr.tolist():
         groups[labels[i]].append(i)
@@ -130,9 +145,22 @@ def finetune(
         feats = tokenize([texts[i] for i in idx])
         return torch.nn.functional.normalize(model(feats)["sentence_embedding"], dim=1)
 
+    def remine() -> dict[int, int]:
+        """Each training anchor's most similar other-story article under the current model."""
+        model.eval()
+        with torch.no_grad():
+            vectors = encode(tr)
+        model.train()
+        sim = vectors @ vectors.T
+        sim[labels[tr][:, None] == labels[tr][None, :]] = -np.inf
+        return dict(zip(tr.tolist(), tr[sim.argmax(axis=1)].tolist(), strict=True))
+
     steps, t0 = 0, time.perf_counter()
     model.train()
     for epoch in range(epochs):
+        if mine == "model":
+            hard_of = remine()
+            log.info("epoch %d: hard negatives re-mined, %.0f s", epoch, time.perf_counter() - t0)
         rng.shuffle(pairs)
         for s in range(0, len(pairs), batch):
             chunk = pairs[s : s + batch]
@@ -166,7 +194,15 @@ def finetune(
     report.update(
         steps=steps, pairs=len(pairs), seconds=round(time.perf_counter() - t0, 1), out=str(out)
     )
-    recipe = {"epochs": epochs, "batch": batch, "lr": lr, "scale": 20.0, "max_seq_length": 128}
+    recipe = {
+        "epochs": epochs,
+        "batch": batch,
+        "lr": lr,
+        "scale": 20.0,
+        "max_seq_length": 128,
+        "mine": mine,
+        "init": None if init is None else Path(init).name,
+    }
     delta = export_delta(
         model,
         Path(out),
@@ -207,6 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rank", type=int, default=RANK, help="SVD rank of the saved delta")
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--init", default=None, help="continue from a saved model (a DIR)")
+    parser.add_argument(
+        "--mine",
+        choices=("stock", "model"),
+        default="stock",
+        help="hard negatives: the stock production mix once, or re-mined by the model each epoch",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(
@@ -218,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.epochs,
                 max_steps=args.max_steps,
                 rank=args.rank,
+                init=args.init,
+                mine=args.mine,
             ),
             indent=2,
         )

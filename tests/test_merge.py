@@ -586,18 +586,32 @@ def test_a_second_blind_annotation_agrees_with_the_labels():
 # --- the article-level gold set (dedup.merge.gold; docs/merge-evaluation.md, "Session 6") ------
 
 ARTICLE_LABELS = FIX / "article_credit_labels.jsonl"
+# The second draw (session 7), from merge-1.4's own composites: stories of neither the first
+# gold set nor the facts model's training, calibration or round-3 data.
+ARTICLE_LABELS_2 = FIX / "article_credit_labels_2.jsonl"
+ARTICLE_CLUSTERS_2 = FIX / "article_credit_clusters_2.jsonl"
 
 
-def test_article_labels_cover_every_pair_of_their_stories_and_point_at_real_sentences():
-    """Every (composite sentence, other article) pair of 150 sampled stories is labelled by two
+@pytest.mark.parametrize(
+    ("labels", "clusters_path", "pairs", "stories", "version"),
+    [
+        (ARTICLE_LABELS, FIX / "article_credit_clusters.jsonl", 634, 150, "merge-1.3"),
+        (ARTICLE_LABELS_2, ARTICLE_CLUSTERS_2, 496, 120, "merge-1.4"),
+    ],
+)
+def test_article_labels_cover_every_pair_of_their_stories_and_point_at_real_sentences(
+    labels, clusters_path, pairs, stories, version
+):
+    """Every (composite sentence, other article) pair of the sampled stories is labelled by two
     blind annotators; the sentences they cite are sentences of that article."""
     from dedup.merge.evaluate import load_clusters
-    from dedup.merge.gold import ARTICLE_LABEL_CLUSTERS, load_article_labels
+    from dedup.merge.gold import load_article_labels
     from dedup.merge.sentences import split_sentences
 
-    rows = load_article_labels(ARTICLE_LABELS)
-    clusters = load_clusters(FIX / ARTICLE_LABEL_CLUSTERS)
-    assert len(rows) == 634 and len({r["cluster_id"] for r in rows}) == len(clusters) == 150
+    rows = load_article_labels(labels)
+    clusters = load_clusters(clusters_path)
+    assert len(rows) == pairs and len({r["cluster_id"] for r in rows}) == len(clusters) == stories
+    assert {r["version"].split("+")[0] for r in rows} == {version}
     assert len({r["item"] for r in rows}) == len(rows)
     for r in rows:
         arts = {a.id: a for a in clusters[r["cluster_id"]]}
@@ -649,7 +663,9 @@ def test_fact_links_are_the_mergers_sentences_and_apart_from_the_gold_sets():
     gold = set(load_clusters(FIX / LABEL_CLUSTERS)) | set(
         load_clusters(FIX / ARTICLE_LABEL_CLUSTERS)
     )
-    assert not gold & {s["story"] for s in stories + later}
+    gold_2 = set(load_clusters(ARTICLE_CLUSTERS_2))  # drawn later, apart from all of these
+    assert not (gold | gold_2) & {s["story"] for s in stories + later}
+    assert not gold & gold_2
     assert not {s["story"] for s in stories} & {s["story"] for s in later}
     links = 0
     for story in stories + later:

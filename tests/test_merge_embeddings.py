@@ -87,7 +87,7 @@ def facts():
 def test_none_is_the_lexical_path_and_auto_without_the_extra_falls_back(monkeypatch):
     arts = load_articles(DAVOS)
     lexical = compose("story-davos", arts, encoder="none")
-    assert lexical.version == VERSION == "merge-1.4"
+    assert lexical.version == VERSION == "merge-1.5"
     assert to_json(compose("story-davos", arts, encoder=None)) == to_json(lexical)
     # "auto" without the extra is the lexical path, byte for byte
     import dedup.embeddings as emb
@@ -196,10 +196,10 @@ def test_cli_encoder_choice(tmp_path):
     )
     lexical = json.loads(run_merge_cli(str(path), "json", "none"))
     embedded = json.loads(run_merge_cli(str(path), "json", "minilm-l6-v2"))
-    assert lexical["version"] == "merge-1.4"
-    assert embedded["version"] == "merge-1.4+minilm-l6-v2"
+    assert lexical["version"] == "merge-1.5"
+    assert embedded["version"] == "merge-1.5+minilm-l6-v2"
     default = json.loads(run_merge_cli(str(path), "json", "auto"))
-    assert default["version"] == "merge-1.4+minilm-l6-v2-facts"
+    assert default["version"] == "merge-1.5+minilm-l6-v2-facts"
 
     def credited(d):
         return max(len(s["credits"]) for p in d["paragraphs"] for s in p["sentences"])
@@ -237,7 +237,7 @@ def test_embedding_credits_on_the_article_gold(encoder):
     assert r["at_sampling"]["version"] == "merge-1.3+minilm-l6-v2"
 
 
-# --- the facts-tuned model (merge-1.4's default; dedup.merge.finetune) ------------------------
+# --- the facts-tuned model (the default since merge-1.4; dedup.merge.finetune) ----------------
 
 
 @needs_encoder
@@ -255,18 +255,23 @@ def test_the_merger_runs_the_facts_model_on_its_own_scale(facts):
 
 
 @needs_encoder
-def test_facts_model_credits_more_of_the_article_gold_at_no_less_precision(facts, encoder):
-    """Held out (no gold story is a training or calibration story): against the consensus of
-    two blind annotators the facts model credits 165 of 174 correctly (0.948; stock 0.946) and
-    finds 0.573 of the true pairs (stock 0.486)."""
+def test_facts_model_credits_both_article_gold_sets_more_precisely_than_stock(facts, encoder):
+    """Held out (no gold story is a training or calibration story; the line was chosen for 0.98
+    precision on the calibration stories): against the consensus of two blind annotators the
+    facts model credits 129 of 131 correctly on the first gold set (0.985; recall 0.448) and 92
+    of 96 on the second, drawn from merge-1.4's own composites (0.958; recall 0.460); stock
+    MiniLM at its line is less precise on both (0.946, 0.890)."""
     from dedup.merge.gold import evaluate_article_labels
 
-    gold = FIX / "article_credit_labels.jsonl"
-    tuned = evaluate_article_labels(gold, encoder=facts)["merger"]["consensus"]
-    stock = evaluate_article_labels(gold, encoder=encoder)["merger"]["consensus"]
-    assert (tuned["tp"], tuned["credited"]) == (165, 174)
-    assert tuned["precision"] >= stock["precision"]
-    assert tuned["recall"] >= stock["recall"] + 0.08
+    expected = {
+        "article_credit_labels.jsonl": (129, 131),
+        "article_credit_labels_2.jsonl": (92, 96),
+    }
+    for name, (tp, credited) in expected.items():
+        tuned = evaluate_article_labels(FIX / name, encoder=facts)["merger"]["consensus"]
+        stock = evaluate_article_labels(FIX / name, encoder=encoder)["merger"]["consensus"]
+        assert (tuned["tp"], tuned["credited"]) == (tp, credited)
+        assert tuned["precision"] >= 0.95 and tuned["precision"] > stock["precision"] + 0.02
 
 
 @needs_encoder

@@ -249,6 +249,15 @@ def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_pa
     assert encoder.name == "minilm-l6-v2+minilm-l6-v2-news"
     shipped = encoder.encode([text])[0]
     assert float(shipped @ full) > float(base @ full)  # the delta moves the stock model there
+    # a second round continues from the first, its hard negatives re-mined by the model itself
+    more = finetune(
+        sample, tmp_path / "more", half="even", max_steps=1, init=tmp_path / "model", mine="model"
+    )
+    assert more["steps"] == 1 and more["mine"] == "model"
+    from dedup.delta import load_meta
+
+    recipe = load_meta(more["delta"])["recipe"]
+    assert recipe["mine"] == "model" and recipe["init"] == "model"
 
 
 ECB_SAMPLE = Path(__file__).parent / "fixtures" / "stories" / "ecbplus_sample.jsonl"

@@ -1155,8 +1155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--article-labels",
-        help="hand-labelled (composite sentence, article) pairs, JSON Lines (clusters from "
-        "article_credit_clusters.jsonl beside it, or --stories); see dedup.merge.gold",
+        help="hand-labelled (composite sentence, article) pairs, JSON Lines (articles from "
+        "the _clusters file beside it, or --stories); see dedup.merge.gold",
     )
     ap.add_argument("--stories", help="story clusters the --labels pairs come from")
     ap.add_argument("--json", action="store_true")

@@ -40,6 +40,13 @@ BOOTSTRAP = 1000
 SEED = 20261129
 
 
+def clusters_beside(labels: str | Path) -> Path:
+    """The stories' articles of a label file: `X_labels_N.jsonl` → `X_clusters_N.jsonl` beside
+    it (`article_credit_labels.jsonl` → ARTICLE_LABEL_CLUSTERS)."""
+    path = Path(labels)
+    return path.with_name(path.name.replace("_labels", "_clusters"))
+
+
 def load_article_labels(path: str | Path) -> list[dict]:
     """Rows of `{cluster_id, item, composite_sentence, composite_article_id, article_id,
     credited, version, label, sentences, reason[, label_2, sentences_2, reason_2]}`."""
@@ -143,7 +150,7 @@ def evaluate_article_labels(
     """The merger's credits against each annotator and against their consensus (pairs where
     both agree): precision, recall, bootstrap intervals, and the annotators' agreement."""
     rows = load_article_labels(path)
-    stories = stories or Path(path).with_name(ARTICLE_LABEL_CLUSTERS)
+    stories = stories or clusters_beside(path)
     enc = resolve_encoder(encoder)
     now = merger_article_credits(rows, stories, enc)
     groups = [r["cluster_id"] for r in rows]
