@@ -7,7 +7,7 @@ confused with, the other half's nearest-neighbour accuracy rose from 0.761 to 0.
 epoch (0.813 as a rank-32 delta), and ECB+ (never trained on) rose too.
 
     python -m dedup.finetune STORIES.jsonl --out DIR [--half even|odd|all] [--epochs 1]
-        [--rank 32]
+        [--rank 32] [--init EARLIER_DIR --mine model]
 
 Training pairs are the articles of one story (`cluster_id`); each anchor also sees its hardest
 wrong article (the most similar other-story article under the production TF-IDF + stock
@@ -126,8 +126,9 @@ def finetune(
             nearest_accuracy(stock.encode([texts[i] for i in held]), labels[held]), 4
         )
     tr = np.flatnonzero(train)
-    # each anchor's hardest wrong article: the other story's article the production mix finds
-    # most similar (the stock encoder's vectors, cached)
+    # each anchor's hardest wrong article: with mine="stock", the other story's article the
+    # production mix finds most similar (the stock encoder's vectors, cached), once; with
+    # mine="model", re-mined before each epoch (`remine`)
     hard_of: dict[int, int] = {}
     if mine == "stock":
         docs = [Doc(str(i), None, titles[i], bodies[i], None) for i in tr]
@@ -147,9 +148,7 @@ def finetune(
 
     def remine() -> dict[int, int]:
         """Each training anchor's most similar other-story article under the current model."""
-        model.eval()
-        with torch.no_grad():
-            vectors = encode(tr)
+        vectors = encode(tr)  # SentenceTransformer.encode runs in eval mode without gradients
         model.train()
         sim = vectors @ vectors.T
         sim[labels[tr][:, None] == labels[tr][None, :]] = -np.inf

@@ -593,23 +593,21 @@ ARTICLE_CLUSTERS_2 = FIX / "article_credit_clusters_2.jsonl"
 
 
 @pytest.mark.parametrize(
-    ("labels", "clusters_path", "pairs", "stories", "version"),
-    [
-        (ARTICLE_LABELS, FIX / "article_credit_clusters.jsonl", 634, 150, "merge-1.3"),
-        (ARTICLE_LABELS_2, ARTICLE_CLUSTERS_2, 496, 120, "merge-1.4"),
-    ],
+    ("labels", "pairs", "stories", "version"),
+    [(ARTICLE_LABELS, 634, 150, "merge-1.3"), (ARTICLE_LABELS_2, 496, 120, "merge-1.4")],
 )
 def test_article_labels_cover_every_pair_of_their_stories_and_point_at_real_sentences(
-    labels, clusters_path, pairs, stories, version
+    labels, pairs, stories, version
 ):
     """Every (composite sentence, other article) pair of the sampled stories is labelled by two
-    blind annotators; the sentences they cite are sentences of that article."""
+    blind annotators; the sentences they cite are sentences of that article (the articles are
+    in the _clusters file beside the labels, where `--article-labels` looks)."""
     from dedup.merge.evaluate import load_clusters
-    from dedup.merge.gold import load_article_labels
+    from dedup.merge.gold import clusters_beside, load_article_labels
     from dedup.merge.sentences import split_sentences
 
     rows = load_article_labels(labels)
-    clusters = load_clusters(clusters_path)
+    clusters = load_clusters(clusters_beside(labels))
     assert len(rows) == pairs and len({r["cluster_id"] for r in rows}) == len(clusters) == stories
     assert {r["version"].split("+")[0] for r in rows} == {version}
     assert len({r["item"] for r in rows}) == len(rows)
