@@ -264,80 +264,57 @@ def test_the_merger_runs_the_facts_model_on_its_own_scale(facts):
     assert load_sentence_encoder("none") is None
 
 
-@needs_encoder
-def test_facts_model_credits_both_article_gold_sets_more_precisely_than_stock(facts, encoder):
-    """Held out (no gold story is a training or calibration story; the line was chosen for 0.98
-    precision on the calibration stories): against the consensus of two blind annotators the
-    facts model credits 129 of 131 correctly on the first gold set (0.985; recall 0.448) and 92
-    of 96 on the second, drawn from merge-1.4's own composites (0.958; recall 0.460); stock
-    MiniLM at its line is less precise on both (0.946, 0.890)."""
-    from dedup.merge.gold import evaluate_article_labels
-
-    expected = {
-        "article_credit_labels.jsonl": (129, 131),
-        "article_credit_labels_2.jsonl": (92, 96),
-    }
-    for name, (tp, credited) in expected.items():
-        tuned = evaluate_article_labels(FIX / name, encoder=facts)["merger"]["consensus"]
-        stock = evaluate_article_labels(FIX / name, encoder=encoder)["merger"]["consensus"]
-        assert (tuned["tp"], tuned["credited"]) == (tp, credited)
-        assert tuned["precision"] >= 0.95 and tuned["precision"] > stock["precision"] + 0.02
+# Held out (no gold story is a training or calibration story; each line was chosen for 0.98
+# precision on the same 120 calibration stories), against the consensus of two blind annotators:
+# merge-1.5's MiniLM facts model credits 129 of 131 correctly on the first gold set (0.985;
+# recall 0.448) and 92 of 96 on the second, drawn from merge-1.4's own composites (0.958; recall
+# 0.460), where stock MiniLM is less precise (0.946, 0.890). merge-1.6's MPNet facts model, the
+# default, credits 123 of 124 (0.992; recall 0.427) and 89 of 92 (0.967; recall 0.445).
+GOLD_CREDITS = {
+    "facts": {"article_credit_labels.jsonl": (129, 131), "article_credit_labels_2.jsonl": (92, 96)},
+    "mpnet_facts": {
+        "article_credit_labels.jsonl": (123, 124),
+        "article_credit_labels_2.jsonl": (89, 92),
+    },
+}
 
 
 @needs_encoder
-def test_the_default_merger_is_mpnet_tuned_on_facts_and_more_precise_on_both_gold_sets(
-    mpnet_facts, facts
+@pytest.mark.parametrize(("model", "before"), [("facts", "encoder"), ("mpnet_facts", "facts")])
+def test_each_facts_model_credits_both_gold_sets_more_precisely_than_the_one_before(
+    model, before, request
 ):
-    """merge-1.6, held out like merge-1.5 (no gold story trained or calibrated on; its line
-    chosen for 0.98 precision on the same 120 calibration stories): against the consensus it
-    credits 123 of 124 correctly on the first gold set (0.992; recall 0.427) and 89 of 92 on
-    the second (0.967; recall 0.445), more precise than the MiniLM facts model on both."""
-    from dedup.embeddings import MPNET_FACTS
     from dedup.merge.align import calibration
     from dedup.merge.gold import evaluate_article_labels
 
-    assert mpnet_facts.name == MPNET_FACTS and calibration(mpnet_facts) != calibration(facts)
-    expected = {
-        "article_credit_labels.jsonl": (123, 124),
-        "article_credit_labels_2.jsonl": (89, 92),
-    }
-    for name, (tp, credited) in expected.items():
-        now = evaluate_article_labels(FIX / name, encoder=mpnet_facts)["merger"]["consensus"]
-        before = evaluate_article_labels(FIX / name, encoder=facts)["merger"]["consensus"]
+    tuned, earlier = request.getfixturevalue(model), request.getfixturevalue(before)
+    assert calibration(tuned) != calibration(earlier)  # each on its own scale
+    for name, (tp, credited) in GOLD_CREDITS[model].items():
+        now = evaluate_article_labels(FIX / name, encoder=tuned)["merger"]["consensus"]
+        then = evaluate_article_labels(FIX / name, encoder=earlier)["merger"]["consensus"]
         assert (now["tp"], now["credited"]) == (tp, credited)
-        assert now["precision"] > before["precision"]
+        assert now["precision"] >= 0.95 and now["precision"] > then["precision"]
 
 
 @needs_encoder
-def test_mpnet_facts_model_keeps_the_vetoes_the_reworded_fact_and_the_golden_structure(
-    mpnet_facts,
+@pytest.mark.parametrize(
+    ("model", "name"), [("mpnet_facts", "mpnet-base-v2-facts"), ("facts", "minilm-l6-v2-facts")]
+)
+def test_facts_models_keep_the_vetoes_the_reworded_fact_and_the_golden_structure(
+    model, name, request
 ):
+    tuned = request.getfixturevalue(model)
     start = FLOOD_A.index("Heavy rain")
-    assert links_from(flood_story(), mpnet_facts) == [(start, "b1", 0)]
+    assert links_from(flood_story(), tuned) == [(start, "b1", 0)]
     a = "Russian strikes killed 12 people in Kharkiv on Monday."
     b = "Russian strikes killed 15 people in Kharkiv on Monday."
     arts = [
         SourceArticle("a1", "Outlet A", "Strikes", a + " Officials gave no further details."),
         SourceArticle("b1", "Outlet B", "Strikes", b + " The mayor declared a day of mourning."),
     ]
-    assert links_from(arts, mpnet_facts) == []
-    c = compose("story-davos", load_articles(DAVOS), encoder=mpnet_facts)
-    assert c.version == f"{VERSION}+mpnet-base-v2-facts"
-    assert_golden_davos(c)
-
-
-@needs_encoder
-def test_facts_model_keeps_the_vetoes_the_reworded_fact_and_the_golden_structure(facts):
-    start = FLOOD_A.index("Heavy rain")
-    assert links_from(flood_story(), facts) == [(start, "b1", 0)]
-    a = "Russian strikes killed 12 people in Kharkiv on Monday."
-    b = "Russian strikes killed 15 people in Kharkiv on Monday."
-    arts = [
-        SourceArticle("a1", "Outlet A", "Strikes", a + " Officials gave no further details."),
-        SourceArticle("b1", "Outlet B", "Strikes", b + " The mayor declared a day of mourning."),
-    ]
-    assert links_from(arts, facts) == []
-    c = compose("story-davos", load_articles(DAVOS), encoder=facts)
+    assert links_from(arts, tuned) == []
+    c = compose("story-davos", load_articles(DAVOS), encoder=tuned)
+    assert c.version == f"{VERSION}+{name}"
     assert_golden_davos(c)
 
 
