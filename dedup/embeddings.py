@@ -132,6 +132,9 @@ class SentenceEncoder:
         self.delta = delta
         self.embedding_weight, self.embedding_edge = STOCK_WEIGHT, STOCK_EDGE
         self.merge_calibration: dict | None = None  # dedup.merge.align.calibration
+        # word pieces read per text: None keeps the stock model's own (MiniLM 256, MPNet 384);
+        # a delta may record the length it was tuned and measured at (dedup.finetune)
+        self.max_seq_length: int | None = None
         meta: dict = {}
         key = ""
         if delta is not None:
@@ -143,6 +146,7 @@ class SentenceEncoder:
             self.embedding_weight = float(meta.get("embedding_weight", STOCK_WEIGHT))
             self.embedding_edge = float(meta.get("embedding_edge", STOCK_EDGE))
             self.merge_calibration = meta.get("merge")
+            self.max_seq_length = meta.get("max_seq_length")
         self.base = base or meta.get("base", MINILM)
         if self.base not in DIMENSIONS:
             raise UnknownEncoder(f"no stock model {self.base!r}: {', '.join(DIMENSIONS)}")
@@ -171,6 +175,8 @@ class SentenceEncoder:
                     from dedup.delta import apply_delta
 
                     apply_delta(model, self.delta)
+                if self.max_seq_length:
+                    model.max_seq_length = int(self.max_seq_length)
                 self._model = model
         return self._model
 
