@@ -642,6 +642,48 @@ def test_article_gold_measures_the_lexical_merger():
     assert consensus["true"] == 297 - 9  # pairs both call true
 
 
+def test_recall_at_precision_takes_the_lowest_line_that_keeps_the_precision():
+    """The curve behind `--curve`: lines are score values, a line never splits tied scores,
+    and pairs the credit rule never links (score 0) are never credited."""
+    from dedup.merge.gold import recall_at_precision
+
+    scores = [0.9, 0.8, 0.8, 0.7, 0.6, 0.5, 0.0, 0.0]
+    truth = [True, True, False, True, True, False, True, True]
+    curve = recall_at_precision(scores, truth, levels=(0.98, 0.75, 0.5))
+    assert curve["0.98"] == {"line": 0.9, "precision": 1.0, "recall": 0.1667, "credits": 1}
+    # 0.8 takes both tied pairs (2 of 3); 0.6 gives 4 of 5
+    assert curve["0.75"] == {"line": 0.6, "precision": 0.8, "recall": 0.6667, "credits": 5}
+    assert curve["0.50"]["line"] == 0.5 and curve["0.50"]["recall"] == 0.6667
+    assert recall_at_precision([0.5], [False])["0.98"] is None
+
+
+def test_curve_cli_reads_several_label_files_and_pools_them(capsys):
+    """`--curve --article-labels A B`: one curve per file and the pooled one, lexical path."""
+    from dedup.merge.evaluate import main
+
+    assert (
+        main(
+            [
+                "--curve",
+                "--json",
+                "--encoder",
+                "none",
+                "--article-labels",
+                str(ARTICLE_LABELS),
+                str(ARTICLE_LABELS_2),
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"] == "merge-1.6" and len(out["files"]) == 2
+    assert out["pooled"]["pairs"] == sum(c["pairs"] for c in out["files"].values())
+    lexical = out["files"][str(ARTICLE_LABELS)]["0.95"]
+    assert lexical["precision"] >= 0.95 and 0.0 < lexical["recall"] < 0.5
+    with pytest.raises(SystemExit):
+        main(["--curve"])  # needs label files
+
+
 FACT_LINKS = FIX / "fact_links.jsonl"
 
 

@@ -70,7 +70,12 @@ from .align import (
 )
 from .align import _disagree as _aligner_disagree
 from .compose import EncoderChoice, SourceArticle, composite_version, resolve_encoder
-from .gold import evaluate_article_labels, render_article_labels_report
+from .gold import (
+    article_label_curves,
+    evaluate_article_labels,
+    render_article_labels_report,
+    render_curves,
+)
 from .sentences import normalize, split_sentences
 
 # The checker's thresholds (content-word Dice). One hard line in the gray zone (0.4-0.55, where
@@ -1156,8 +1161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--article-labels",
+        nargs="+",
         help="hand-labelled (composite sentence, article) pairs, JSON Lines (articles from "
-        "the _clusters file beside it, or --stories); see dedup.merge.gold",
+        "the _clusters file beside each, or --stories); see dedup.merge.gold",
+    )
+    ap.add_argument(
+        "--curve",
+        action="store_true",
+        help="with --article-labels: recall at precision 0.98 and 0.95 against the consensus, "
+        "per file and pooled, the line read off the labels (what the encoder could credit at "
+        "that precision, not the merger's own line)",
     )
     ap.add_argument("--stories", help="story clusters the --labels pairs come from")
     ap.add_argument("--json", action="store_true")
@@ -1191,9 +1204,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fits["margin"] = margin_sweep(args.labels, args.stories, enc)
         print(json.dumps(fits, indent=2))
         return 0
+    if args.curve and not args.article_labels:
+        ap.error("--curve needs --article-labels FILE [FILE ...]")
+    if args.article_labels and args.stories and len(args.article_labels) > 1:
+        ap.error("--stories goes with one --article-labels file")
+    if args.curve:
+        curves = article_label_curves(args.article_labels, args.stories, encoder=enc)
+        print(json.dumps(curves, indent=2) if args.json else render_curves(curves))
+        return 0
     if args.article_labels:
-        ar = evaluate_article_labels(args.article_labels, args.stories, encoder=enc)
-        print(json.dumps(ar, indent=2) if args.json else render_article_labels_report(ar))
+        labels = args.article_labels
+        reports = [evaluate_article_labels(f, args.stories, encoder=enc) for f in labels]
+        if args.json:  # one object per file: a list when there are several
+            print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        else:
+            print("\n\n".join(render_article_labels_report(r) for r in reports))
         if not args.path and not args.sentences and not args.labels:
             return 0
         print()

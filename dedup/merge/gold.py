@@ -1,6 +1,7 @@
 """Credits against the article-level gold set: does the article report the sentence's claim?
 
     python -m dedup.merge.evaluate --article-labels tests/fixtures/merge/article_credit_labels.jsonl
+    python -m dedup.merge.evaluate --curve --article-labels LABELS_1.jsonl LABELS_2.jsonl
 
 Why a second gold set (docs/merge-evaluation.md, "Session 6"): the first one
 (credit_labels.jsonl) samples sentence *pairs* with word overlap from merge-1.1's composites and
@@ -73,26 +74,96 @@ def article_credit_scores(
     return out
 
 
+def _article_credits(
+    rows: Sequence[dict], stories: str | Path, enc: Encoder | None, threshold: float | None
+) -> list[dict[str, float]]:
+    """For each labelled pair, its composite sentence's credits per article (best link score)
+    at `threshold` (None: the merger's own line)."""
+    from .evaluate import load_clusters
+
+    clusters = load_clusters(stories)
+    cache: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
+    out: list[dict[str, float]] = []
+    for r in rows:
+        cid = r["cluster_id"]
+        if cid not in cache:
+            cache[cid] = article_credit_scores(clusters[cid], enc, threshold=threshold)
+        own = r["composite_article_id"]
+        credits = cache[cid].get((own, normalize(r["composite_sentence"])))
+        if credits is None:
+            raise ValueError(f"{r['item']}: the composite sentence is not a sentence of {own}")
+        out.append(credits)
+    return out
+
+
 def merger_article_credits(
     rows: Sequence[dict], stories: str | Path, encoder: EncoderChoice = "auto"
 ) -> list[bool]:
     """For each labelled pair, whether the merger as it is now credits the article with the
     composite sentence."""
-    from .evaluate import load_clusters
+    credits = _article_credits(rows, stories, resolve_encoder(encoder), None)
+    return [r["article_id"] in c for r, c in zip(rows, credits, strict=True)]
 
+
+def merger_article_scores(
+    rows: Sequence[dict], stories: str | Path, encoder: EncoderChoice = "auto"
+) -> list[float]:
+    """For each labelled pair, the score of the best link that would credit the article at a
+    line of 0 (every other gate of the credit rule kept: floors, vetoes); 0.0 where none."""
+    credits = _article_credits(rows, stories, resolve_encoder(encoder), 0.0)
+    return [c.get(r["article_id"], 0.0) for r, c in zip(rows, credits, strict=True)]
+
+
+PRECISION_LEVELS = (0.98, 0.95)
+
+
+def recall_at_precision(
+    scores: Sequence[float], y: Sequence[bool], levels: Sequence[float] = PRECISION_LEVELS
+) -> dict[str, dict | None]:
+    """Per precision level, the lowest credit line at which the credits are at least that
+    precise, with its precision and recall: the most a model can credit at that precision.
+    The line is read off the labels, so this is the curve's shape, not a held-out number."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    positives = sum(bool(t) for t in y)
+    best: dict[str, dict | None] = {f"{level:.2f}": None for level in levels}
+    tp = taken = 0
+    for k, i in enumerate(order):
+        if scores[i] <= 0:
+            break
+        taken += 1
+        tp += bool(y[i])
+        if k + 1 < len(order) and scores[order[k + 1]] == scores[i]:
+            continue  # a line cannot split tied scores
+        for level in levels:
+            if tp / taken >= level:
+                best[f"{level:.2f}"] = {
+                    "line": round(scores[i], 4),
+                    "precision": round(tp / taken, 4),
+                    "recall": round(tp / positives, 4) if positives else None,
+                    "credits": taken,
+                }
+    return best
+
+
+def article_label_curves(
+    paths: Sequence[str | Path], stories: str | Path | None = None, encoder: EncoderChoice = "auto"
+) -> dict:
+    """Recall at each precision level against the annotators' consensus (pairs where both
+    agree; all pairs when there is one annotator), per label file and pooled over them."""
     enc = resolve_encoder(encoder)
-    clusters = load_clusters(stories)
-    cache: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
-    out: list[bool] = []
-    for r in rows:
-        cid = r["cluster_id"]
-        if cid not in cache:
-            cache[cid] = article_credit_scores(clusters[cid], enc)
-        own = r["composite_article_id"]
-        credits = cache[cid].get((own, normalize(r["composite_sentence"])))
-        if credits is None:
-            raise ValueError(f"{r['item']}: the composite sentence is not a sentence of {own}")
-        out.append(r["article_id"] in credits)
+    out: dict = {"version": composite_version(enc), "files": {}}
+    pooled_s: list[float] = []
+    pooled_y: list[bool] = []
+    for path in paths:
+        rows = load_article_labels(path)
+        scores = merger_article_scores(rows, stories or clusters_beside(path), enc)
+        keep = [i for i, r in enumerate(rows) if r.get("label_2", r["label"]) == r["label"]]
+        s = [scores[i] for i in keep]
+        y = [bool(rows[i]["label"]) for i in keep]
+        out["files"][str(path)] = {"pairs": len(keep), **recall_at_precision(s, y)}
+        pooled_s += s
+        pooled_y += y
+    out["pooled"] = {"pairs": len(pooled_s), **recall_at_precision(pooled_s, pooled_y)}
     return out
 
 
@@ -214,4 +285,26 @@ def render_article_labels_report(r: dict) -> str:
     lines.append(
         f"  at sampling ({s['version']}), first annotator: P {f(s['precision'])} R {f(s['recall'])}"
     )
+    return "\n".join(lines)
+
+
+def render_curves(r: dict) -> str:
+    """`article_label_curves` as lines: per file and pooled, recall at each precision level."""
+
+    def one(name: str, c: dict) -> str:
+        parts = []
+        for level in (f"{x:.2f}" for x in PRECISION_LEVELS):
+            m = c.get(level)
+            parts.append(
+                f"P>={level}: none"
+                if m is None
+                else f"P>={level}: recall {m['recall']:.3f} (line {m['line']:.3f}, "
+                f"precision {m['precision']:.3f}, {m['credits']} credits)"
+            )
+        return f"  {name} ({c['pairs']} consensus pairs): " + "; ".join(parts)
+
+    lines = [f"recall at precision, lines read off the labels ({r['version']}):"]
+    lines += [one(path, c) for path, c in r["files"].items()]
+    if len(r["files"]) > 1:
+        lines.append(one("pooled", r["pooled"]))
     return "\n".join(lines)
