@@ -2,9 +2,10 @@
 
 Why: fine-tuning all of all-mpnet-base-v2 on NeuS's stories takes about 6 h on 2 cores (a
 step reads 72 texts forward and backward through 12 layers). With the lower layers frozen,
-their output for every text is the same at every step, so it is computed once (20 min for
-NeuS dev's 8,277 articles at 128 word pieces, 3.2 GB of float32) and each step runs only the
-top layers: 7.7 s a step for the top 2 of MPNet. The result is exact, not an approximation:
+their output for every text is the same at every step, so it is computed once (about 25 min
+for NeuS dev's 8,277 articles through MPNet's lower ten layers at 128 word pieces, 3.2 GB of
+float32) and each step runs only the
+top layers: 7.3 s a step for the top 2 of MPNet. The result is exact, not an approximation:
 `UpperLayers.encode` equals `SentenceTransformer.encode` of the same model
 (tests/test_upper_layers.py), and a delta of the tuned top layers (dedup.delta) leaves the
 cached states valid, so held-out texts are scored from the cache too.
@@ -40,8 +41,8 @@ class UpperLayers:
         self.states = None  # (texts, max_seq_length, hidden) float32
         self.masks = None  # (texts, max_seq_length) attention masks
 
-    def parameters(self) -> list:
-        """The trainable parameters (the top layers); everything else is frozen."""
+    def trainable(self) -> list:
+        """Freeze everything below the top layers; return the top layers' parameters."""
         for p in self.body.parameters():
             p.requires_grad_(False)
         params = [p for layer in self.body.encoder.layer[self.split :] for p in layer.parameters()]

@@ -38,7 +38,7 @@ def test_top_layers_over_cached_states_equal_the_whole_model(base):
     whole = model.encode(TEXTS, normalize_embeddings=True)
     assert np.abs(upper.encode(np.arange(len(TEXTS))) - whole).max() < 1e-5
     # the lower layers are frozen: only the top two layers train
-    trainable = upper.parameters()
+    trainable = upper.trainable()
     names = {n for n, p in upper.body.named_parameters() if p.requires_grad}
     assert len(trainable) == len(names) and names
     last = len(upper.body.encoder.layer) - 1

@@ -74,6 +74,11 @@ def article_credit_scores(
     return out
 
 
+def agreed(rows: Sequence[dict]) -> list[int]:
+    """The rows both annotators label alike (every row when there is one annotator)."""
+    return [i for i, r in enumerate(rows) if r.get("label_2", r["label"]) == r["label"]]
+
+
 def _article_credits(
     rows: Sequence[dict], stories: str | Path, enc: Encoder | None, threshold: float | None
 ) -> list[dict[str, float]]:
@@ -157,7 +162,7 @@ def article_label_curves(
     for path in paths:
         rows = load_article_labels(path)
         scores = merger_article_scores(rows, stories or clusters_beside(path), enc)
-        keep = [i for i, r in enumerate(rows) if r.get("label_2", r["label"]) == r["label"]]
+        keep = agreed(rows)
         s = [scores[i] for i in keep]
         y = [bool(rows[i]["label"]) for i in keep]
         out["files"][str(path)] = {"pairs": len(keep), **recall_at_precision(s, y)}
@@ -246,7 +251,7 @@ def evaluate_article_labels(
     }
     if rows and all("label_2" in r for r in rows):
         y2 = [bool(r["label_2"]) for r in rows]
-        both = [i for i in every if y[i] == y2[i]]
+        both = agreed(rows)
         out["annotators"] = {
             "agreement": round(len(both) / len(rows), 4),
             "kappa": kappa(y, y2),
