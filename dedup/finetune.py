@@ -279,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rank", type=int, default=RANK, help="SVD rank of the saved delta")
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=2e-5, help="AdamW learning rate")
     parser.add_argument("--init", default=None, help="continue from a saved model (a DIR)")
     parser.add_argument("--base", choices=(MINILM, MPNET), default=MINILM, help="stock model")
     parser.add_argument(
@@ -303,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.half,
                 args.epochs,
                 max_steps=args.max_steps,
+                lr=args.lr,
                 rank=args.rank,
                 init=args.init,
                 mine=args.mine,
