@@ -350,14 +350,25 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
     return _cached(MINILM_NEWS if choice == "auto" else choice)
 
 
+def _is_facts_delta(choice: str) -> bool:
+    """Whether `choice` is a delta file tuned for the merger (not for story detection)."""
+    if not choice.endswith(".npz"):
+        return False
+    from dedup.delta import load_meta
+
+    return bool(load_meta(choice).get("merge"))
+
+
 def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
     """The merger's sentence encoder for the same settings value: a facts-tuned model whenever
     an encoder is on ("auto", the news model or a story delta: those compare whole articles,
     not sentences), MPNet's when its weights are installed, else MiniLM's; a model named
-    explicitly (stock or tuned, MiniLM or MPNet) as asked; None for "none"."""
+    explicitly (stock or tuned, MiniLM or MPNet) as asked, and a facts delta of the user's
+    (from `python -m dedup.merge.finetune`: its meta carries a merge calibration) as given;
+    None for "none"."""
     if not _check(choice):
         return None
-    if choice in (MINILM, MPNET):
+    if choice in (MINILM, MPNET) or _is_facts_delta(choice):
         return _cached(choice)
     if choice in (MINILM_FACTS, MPNET_FACTS):
         if not shipped_delta(choice).is_file():

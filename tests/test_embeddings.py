@@ -216,3 +216,17 @@ def test_long_work_is_encoded_in_chunks_and_shows_progress(tmp_path, caplog, mon
     assert [len(c) for c in inner.calls] == [3, 3, 1]
     assert np.array_equal(out, inner.encode(texts))
     assert "encoded 7 of 7 new texts" in caplog.text
+
+
+@needs_model
+def test_the_merger_takes_a_facts_delta_of_the_users_as_given_and_a_story_delta_as_auto(tmp_path):
+    """`--encoder DELTA.npz` on merge/evaluate: a delta from `python -m dedup.merge.finetune`
+    (its meta carries a merge calibration) is the model measured, not the shipped one; a story
+    delta from `python -m dedup.finetune` compares whole articles, so the merger keeps its own."""
+    own = tmp_path / "my-facts.npz"
+    own.write_bytes(embeddings.FACTS_DELTA.read_bytes())
+    enc = load_sentence_encoder(str(own))
+    assert enc.name == f"{MINILM}+my-facts" and enc.merge_calibration
+    story = tmp_path / "my-news.npz"
+    story.write_bytes(embeddings.NEWS_DELTA.read_bytes())
+    assert load_sentence_encoder(str(story)).name in (MPNET_FACTS, MINILM_FACTS)

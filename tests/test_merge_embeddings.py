@@ -406,3 +406,25 @@ def test_a_short_training_run_moves_the_model_toward_the_aligned_sentence(encode
         v = model.encode([d[x][1], d[y][1]], normalize_embeddings=True)
     before = encoder.encode([d[x][1], d[y][1]])
     assert float(v[0] @ v[1]) > float(before[0] @ before[1])
+
+
+@needs_encoder
+def test_a_second_round_continues_from_a_delta_and_mines_its_own_negatives(encoder):
+    """`--init DELTA --mine model`: training starts from the tuned model, not the stock one,
+    and each anchor's hard negative is the unaligned sentence *that* model finds closest."""
+    from dedup.embeddings import MINILM_FACTS, SentenceEncoder, shipped_delta
+    from dedup.merge.finetune import _linked, _Live, load_fact_links, train, training_pairs
+
+    stories = [s for s in load_fact_links(FIX / "fact_links.jsonl") if _linked(s)][:20]
+    delta = shipped_delta(MINILM_FACTS)
+    model, report = train(stories, epochs=1, max_steps=0, init=delta, mine="model")
+    assert report["steps"] == 0
+    tuned = SentenceEncoder(delta=delta)
+    texts = [t for a in stories[0]["articles"] for t in a["sentences"].values()]
+    assert np.allclose(_Live(model).encode(texts), tuned.encode(texts), atol=1e-3)  # encode rounds
+    _, own = training_pairs(stories, tuned)
+    _, stock = training_pairs(stories, encoder)
+    assert training_pairs(stories, _Live(model))[1] == own
+    assert own != stock  # the tuned model is confused by other sentences than stock MiniLM
+    with pytest.raises(ValueError, match="mine"):
+        train(stories, epochs=1, max_steps=0, mine="random")

@@ -9,11 +9,14 @@ its hard negative, the model learns "same claim" rather than "same topic".
 
     python -m dedup.merge.finetune tests/fixtures/merge/fact_links.jsonl --out DIR \
         --sentences DIR [--cal 120] [--epochs 2] [--base minilm-l6-v2|mpnet-base-v2] \
-        [--max-steps N]
+        [--max-steps N] [--init FACTS_DELTA.npz --mine model]
 
 The shipped models: `minilm-l6-v2-facts` is the default `--base` with 2 epochs (356 steps, 20
 min on 2 cores); `mpnet-base-v2-facts` (merge-1.6) is `--base mpnet-base-v2 --max-steps 180`
-(one epoch and two steps, 55 min: MPNet is 5x MiniLM's compute per sentence).
+(one epoch and two steps, 55 min: MPNet is 5x MiniLM's compute per sentence). A second round
+from that delta with negatives the model mines itself (`--init ... --mine model --epochs 1
+--max-steps 180`, 62 min) was measured and not shipped: no more recall at precision 0.98
+(docs/merge-evaluation.md, "Session 10").
 
 DIR holds MSRP train and STS (msrp_train.tsv, sts_train.tsv), for the paraphrase line.
 
@@ -112,6 +115,22 @@ def training_pairs(stories: Sequence[dict], stock) -> tuple[list[tuple[str, str,
     return list(dict.fromkeys(pairs)), hard
 
 
+class _Live:
+    """The model being trained, as an encoder for re-mining its own hard negatives."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            vec = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True)
+        self.model.train()
+        return np.asarray(vec)
+
+
 def train(
     stories: Sequence[dict],
     epochs: int = 2,
@@ -120,19 +139,27 @@ def train(
     scale: float = 20.0,
     base: str = MINILM,
     max_steps: int | None = None,
+    init: str | Path | None = None,
+    mine: str = "stock",
 ):
     """The stock model fine-tuned with multiple-negatives ranking: each anchor against its
     aligned sentence, its hard negative and the batch's other candidates (those of its own
-    story masked out: they may be aligned too). `max_steps` stops early (a time budget)."""
+    story masked out: they may be aligned too). `max_steps` stops early (a time budget).
+
+    `init`: a facts delta to continue from instead of the stock `base`. `mine`: "stock" takes
+    each anchor's hard negative from stock MiniLM once; "model" re-mines it with the model
+    being trained before every epoch, so the negatives are the confusions it still makes."""
     import torch
 
     from dedup.embeddings import SentenceEncoder, load_encoder
     from dedup.finetune import ranking_step
 
-    pairs, hard = training_pairs(stories, load_encoder(MINILM))
+    if mine not in ("stock", "model"):
+        raise ValueError(f"mine must be 'stock' or 'model', not {mine!r}")
     pool = [t for s in stories for _, t in _sentences(s).values()]
-    model = SentenceEncoder(base=base)._load()
+    model = SentenceEncoder(base=base, delta=init)._load()
     model.max_seq_length = 128
+    pairs, hard = training_pairs(stories, load_encoder(MINILM) if mine == "stock" else _Live(model))
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -144,6 +171,9 @@ def train(
     steps, t0 = 0, time.perf_counter()
     model.train()
     for epoch in range(epochs):
+        if mine == "model" and epoch:
+            pairs, hard = training_pairs(stories, _Live(model))
+            log.info("epoch %d: hard negatives re-mined, %.0f s", epoch, time.perf_counter() - t0)
         order = rng.permutation(len(pairs))
         for s in range(0, len(order), batch):
             if max_steps is not None and steps >= max_steps:
@@ -255,14 +285,20 @@ def finetune(
     rank: int = RANK,
     base: str = MINILM,
     max_steps: int | None = None,
+    init: str | Path | None = None,
+    mine: str = "stock",
 ) -> dict:
     """Train on the fact links (less the calibration stories), then `package` the model."""
     stories = load_fact_links(path)
     train_stories, _ = split_stories(stories, cal)
-    model, report = train(train_stories, epochs, base=base, max_steps=max_steps)
+    model, report = train(
+        train_stories, epochs, base=base, max_steps=max_steps, init=init, mine=mine
+    )
     report["recipe"] = {
         "epochs": epochs,
         "max_steps": max_steps,
+        "init": None if init is None else Path(init).name,
+        "mine": mine,
         "batch": 32,
         "lr": 2e-5,
         "scale": 20.0,
@@ -321,6 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=RANK)
     parser.add_argument("--base", choices=(MINILM, MPNET), default=MINILM, help="stock model")
     parser.add_argument("--max-steps", type=int, help="stop training after this many steps")
+    parser.add_argument("--init", help="a facts delta (.npz) to continue from, not the stock base")
+    parser.add_argument(
+        "--mine",
+        choices=("stock", "model"),
+        default="stock",
+        help="hard negatives: stock MiniLM's once, or re-mined by the model before each epoch",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = finetune(
@@ -332,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rank,
         base=args.base,
         max_steps=args.max_steps,
+        init=args.init,
+        mine=args.mine,
     )
     print(json.dumps(result, indent=2))
     return 0
