@@ -350,15 +350,6 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
     return _cached(MINILM_NEWS if choice == "auto" else choice)
 
 
-def _is_facts_delta(choice: str) -> bool:
-    """Whether `choice` is a delta file tuned for the merger (not for story detection)."""
-    if not choice.endswith(".npz"):
-        return False
-    from dedup.delta import load_meta
-
-    return bool(load_meta(choice).get("merge"))
-
-
 def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
     """The merger's sentence encoder for the same settings value: a facts-tuned model whenever
     an encoder is on ("auto", the news model or a story delta: those compare whole articles,
@@ -368,8 +359,10 @@ def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
     None for "none"."""
     if not _check(choice):
         return None
-    if choice in (MINILM, MPNET) or _is_facts_delta(choice):
+    if choice in (MINILM, MPNET):
         return _cached(choice)
+    if choice.endswith(".npz") and _cached(choice).merge_calibration:
+        return _cached(choice)  # a facts delta (its meta read once, by SentenceEncoder)
     if choice in (MINILM_FACTS, MPNET_FACTS):
         if not shipped_delta(choice).is_file():
             raise EncoderUnavailable(f"{shipped_delta(choice)} is missing: reinstall newsmerge")

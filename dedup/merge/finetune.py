@@ -122,11 +122,8 @@ class _Live:
         self.model = model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        self.model.eval()
-        with torch.no_grad():
-            vec = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True)
+        # SentenceTransformer.encode runs in eval mode without gradients; training resumes after
+        vec = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True)
         self.model.train()
         return np.asarray(vec)
 
@@ -159,7 +156,8 @@ def train(
     pool = [t for s in stories for _, t in _sentences(s).values()]
     model = SentenceEncoder(base=base, delta=init)._load()
     model.max_seq_length = 128
-    pairs, hard = training_pairs(stories, load_encoder(MINILM) if mine == "stock" else _Live(model))
+    if mine == "stock":
+        pairs, hard = training_pairs(stories, load_encoder(MINILM))
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -171,7 +169,7 @@ def train(
     steps, t0 = 0, time.perf_counter()
     model.train()
     for epoch in range(epochs):
-        if mine == "model" and epoch:
+        if mine == "model":
             pairs, hard = training_pairs(stories, _Live(model))
             log.info("epoch %d: hard negatives re-mined, %.0f s", epoch, time.perf_counter() - t0)
         order = rng.permutation(len(pairs))
