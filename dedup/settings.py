@@ -12,7 +12,7 @@ from typing import Any
 
 from dedup.embeddings import STOCK_EDGE, STOCK_WEIGHT, encoder_choice
 
-CODE_VERSION = "dedup-1.4"
+CODE_VERSION = "dedup-1.5"
 # Knobs whose default (None) is the encoder's own calibration; when set, numbers in [0, 1].
 _CALIBRATED = ("embedding_weight", "embedding_edge")
 
@@ -52,7 +52,11 @@ class DedupSettings:
     body_words: int = 400
     name_weight: float = 1.5  # capitalised words inside sentences and numbers
     edge_threshold: float = 0.15  # minimum cosine of an edge
-    hub_k: int = 20  # neighbours that set an article's local similarity scale (0: off)
+    hub_k: int = 20  # most neighbours that set an article's local similarity scale (0: off)
+    # fewest; in between, hub_size_factor x the article's estimated own-story size
+    # (dedup.local_scale); hub_k_min = hub_k gives every article hub_k
+    hub_k_min: int = 5
+    hub_size_factor: float = 2.0
     hub_skip: int = 3  # nearest neighbours skipped before those (likely the story itself)
     hub_weight: float = 1.0
     adjusted_threshold: float = 0.0  # minimum similarity above the pair's local scale
@@ -92,8 +96,10 @@ class DedupSettings:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
         encoder_choice(self.encoder)  # raises UnknownEncoder (a ValueError) naming the choices
-        if self.knn_k < 0 or self.hub_k < 0 or self.hub_skip < 0:
-            raise ValueError("knn_k, hub_k and hub_skip must be >= 0")
+        if self.knn_k < 0 or self.hub_k < 0 or self.hub_skip < 0 or self.hub_k_min < 0:
+            raise ValueError("knn_k, hub_k, hub_k_min and hub_skip must be >= 0")
+        if self.hub_size_factor <= 0:
+            raise ValueError(f"hub_size_factor must be > 0, got {self.hub_size_factor!r}")
         if self.num_perm < 2 or self.dup_ngram < 1:
             raise ValueError("num_perm must be >= 2 and dup_ngram >= 1")
 
@@ -148,6 +154,8 @@ class DedupSettings:
             "adjusted_threshold": self.adjusted_threshold,
             "hub_k": self.hub_k,
             "hub_skip": self.hub_skip,
+            "hub_k_min": self.hub_k_min,
+            "hub_size_factor": self.hub_size_factor,
             "embedding_weight": self.embedding_weight,
             "embedding_edge": self.embedding_edge,
             "knn_k": self.knn_k,

@@ -27,6 +27,7 @@ from dedup.embeddings import Encoder
 from dedup.features import DocTerms, doc_terms, tfidf_matrix
 from dedup.index import SignatureIndex
 from dedup.linkage import average_link
+from dedup.local_scale import local_scale
 from dedup.settings import CODE_VERSION, DedupSettings
 from dedup.shingles import batch_shingle_hashes
 from dedup.signatures import estimated_jaccard, minhash_hashes, pack, shingle_signatures, unpack
@@ -450,6 +451,8 @@ def score_pairs(
     to its candidates ranked `hub_skip` to `hub_skip + hub_k` (CSLS-style hubness correction;
     the first `hub_skip` are likely its own story; missing ranks count 0) makes "more similar
     than this article's usual neighbours" the criterion instead of one absolute score for all.
+    How many neighbours make "usual" follows the size of the article's own story
+    (`dedup.local_scale`): `hub_k_min` to `hub_k`.
     """
     n = len(items)
     ts = sim.ts
@@ -463,18 +466,16 @@ def score_pairs(
     outlets = sim.outlets
     same = (outlets[left] == outlets[right]) & (outlets[left] != "")
     cos = np.where(same & (dup_j < settings.dup_threshold), cos * settings.same_outlet_factor, cos)
-    scale = np.zeros(n)
-    k = settings.hub_k
-    if k > 0 and len(pairs):
-        node = np.concatenate([left, right])
-        val = np.concatenate([cos, cos])
-        order = np.lexsort((-val, node))
-        node, val = node[order], val[order]
-        first = np.searchsorted(node, node, side="left")
-        rank = np.arange(len(node)) - first
-        keep = (rank >= settings.hub_skip) & (rank < settings.hub_skip + k)
-        np.add.at(scale, node[keep], val[keep])
-        scale /= k
+    scale = local_scale(
+        n,
+        left,
+        right,
+        cos,
+        skip=settings.hub_skip,
+        k_min=settings.hub_k_min,
+        k_max=settings.hub_k,
+        size_factor=settings.hub_size_factor,
+    )
     adjusted = cos - settings.hub_weight * 0.5 * (scale[left] + scale[right])
     return ScoredPairs(pairs, dup_j, cos, adjusted, scale)
 
