@@ -31,8 +31,14 @@ def story_size_estimates(
     `left`, `right`, `sim` are the candidate pairs and their similarity; an article's
     neighbours are its candidates, most similar first, and a missing rank counts 0."""
     ranked, other = _ranked(n, left, right, sim, horizon + 1)
+    return _sizes(ranked, other, horizon)
+
+
+def _sizes(ranked: np.ndarray, other: np.ndarray, horizon: int) -> np.ndarray:
+    """`story_size_estimates` from the ranked candidates (`_ranked`, at least horizon + 1
+    wide), so that `local_scale` ranks them once."""
     drops = ranked[:, :horizon] - ranked[:, 1 : horizon + 1]
-    own = np.argmax(drops, axis=1) + 1 if horizon > 0 else np.ones(n, dtype=np.int64)
+    own = np.argmax(drops, axis=1) + 1
     near = other[:, :SMOOTH_NEIGHBOURS]
     votes = np.where(near >= 0, own[np.maximum(near, 0)], own[:, None])
     votes = np.concatenate([own[:, None], votes], axis=1)
@@ -57,10 +63,10 @@ def local_scale(
     if k_max <= 0 or not len(left):
         return np.zeros(n)
     k_min = min(max(k_min, 1), k_max)
-    ranked, other = _ranked(n, left, right, sim, skip + k_max)
+    ranked, other = _ranked(n, left, right, sim, max(skip, 1) + k_max)
     k = np.full(n, k_max)
     if k_min < k_max:
-        size = story_size_estimates(n, left, right, sim, horizon=k_max)
+        size = _sizes(ranked, other, horizon=k_max)
         # Only a neighbourhood seen in full says how large the story is: with fewer candidates
         # than the window (a small batch, a quiet topic) the largest drop is the one to
         # "nothing", and the scale keeps the widest window, which missing ranks pull to 0.
