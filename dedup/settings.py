@@ -53,8 +53,8 @@ class DedupSettings:
     name_weight: float = 1.5  # capitalised words inside sentences and numbers
     edge_threshold: float = 0.15  # minimum cosine of an edge
     hub_k: int = 20  # most neighbours that set an article's local similarity scale (0: off)
-    # fewest; in between, hub_size_factor x the article's estimated own-story size
-    # (dedup.local_scale); hub_k_min = hub_k gives every article hub_k
+    # The fewest; in between, the window is hub_size_factor x the article's estimated
+    # own-story size (dedup.local_scale). hub_k_min = hub_k gives every article hub_k.
     hub_k_min: int = 5
     hub_size_factor: float = 2.0
     hub_skip: int = 3  # nearest neighbours skipped before those (likely the story itself)

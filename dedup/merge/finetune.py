@@ -156,6 +156,8 @@ def train(
     pool = [t for s in stories for _, t in _sentences(s).values()]
     model = SentenceEncoder(base=base, delta=init)._load()
     model.max_seq_length = 128
+    pairs: list[tuple[str, str, str]] = []
+    hard: dict[str, str] = {}
     if mine == "stock":
         pairs, hard = training_pairs(stories, load_encoder(MINILM))
     torch.manual_seed(SEED)
@@ -169,6 +171,8 @@ def train(
     steps, t0 = 0, time.perf_counter()
     model.train()
     for epoch in range(epochs):
+        if max_steps is not None and steps >= max_steps:
+            break  # the budget is spent: no epoch left to mine negatives for
         if mine == "model":
             pairs, hard = training_pairs(stories, _Live(model))
             log.info("epoch %d: hard negatives re-mined, %.0f s", epoch, time.perf_counter() - t0)
