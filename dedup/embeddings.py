@@ -261,19 +261,33 @@ class CachedEncoder:
                     done = min(start + _CHUNK, len(pending))
                     log.info("%s: encoded %d of %d new texts", self.name, done, len(pending))
             if con is not None:
-                try:
-                    with con:
-                        con.executemany(
-                            "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-                            [(self.key, k, self._memo[k].tobytes()) for k in todo],
-                        )
-                except sqlite3.Error as exc:
-                    log.warning("embedding cache write failed: %s", exc)
+                self._write(con, list(todo))
         if con is not None:
             con.close()
         if not texts:
             return self.inner.encode([])  # the inner encoder knows its width, without loading
         return np.stack([self._memo[k] for k in keys])
+
+    def store(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Record vectors computed elsewhere from this very model (dedup.finetune computes a
+        tuned model's held-out vectors from cached lower layers), so that the next run that
+        reads these texts finds them instead of encoding them again."""
+        for t, v in zip(texts, _round(np.asarray(vectors)), strict=True):
+            self._memo[hashlib.sha1(t.encode("utf-8")).hexdigest()] = v
+        con = self._connect()
+        if con is not None:
+            self._write(con, [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts])
+            con.close()
+
+    def _write(self, con: sqlite3.Connection, keys: Sequence[str]) -> None:
+        try:
+            with con:
+                con.executemany(
+                    "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+                    [(self.key, k, self._memo[k].tobytes()) for k in dict.fromkeys(keys)],
+                )
+        except sqlite3.Error as exc:
+            log.warning("embedding cache write failed: %s", exc)
 
 
 _LOADED: dict[str, Encoder | None] = {}

@@ -3,6 +3,8 @@ recipe's delta touches nothing below the trained layers."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,32 @@ def test_the_mpnet_recipe_writes_a_delta_of_its_top_layers_only(tmp_path):
     encoder = load_encoder(str(delta))
     assert encoder.name == "mpnet-base-v2+mpnet-base-v2-news"
     assert encoder.encode(TEXTS[:1]).shape == (1, 768)
+
+
+@pytest.mark.skipif(not available(MPNET), reason="MPNet's part wheels not installed")
+def test_the_mpnet_recipe_leaves_the_held_out_vectors_in_the_cache(tmp_path):
+    """The held-out half's vectors, computed from the cached lower layers to score the tuned
+    model, are the ones `dedup.evaluate --encoder DELTA` reads next: they are stored under
+    the delta's cache key and equal what the pipeline's encoder computes."""
+    import json
+
+    from dedup.embeddings import CachedEncoder
+    from dedup.evaluate import split_stories
+    from dedup.finetune import finetune
+    from dedup.stories import embed_text
+
+    sample = Path(__file__).parent / "fixtures" / "stories" / "neus_sample.jsonl"
+    rows = [json.loads(line) for line in sample.read_text().splitlines() if line.strip()]
+    held = np.flatnonzero(~split_stories([r["cluster_id"] for r in rows], "even"))
+    texts = [embed_text(rows[i]["title"], rows[i]["text"]) for i in held]
+    report = finetune(
+        sample, tmp_path / "model", half="even", max_steps=1, base=MPNET, top_layers=1
+    )
+    delta = report["delta"]
+    cached = CachedEncoder(SentenceEncoder(delta=delta))
+    con = sqlite3.connect(cached.path)
+    stored = {sha for (sha,) in con.execute("SELECT sha FROM vectors WHERE model=?", [cached.key])}
+    con.close()
+    assert {hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts} <= stored
+    fresh = SentenceEncoder(delta=delta).encode(texts)  # no cache: the model itself
+    assert np.abs(cached.encode(texts) - fresh).max() <= 2e-4  # rounding to 1e-4 aside
