@@ -199,6 +199,10 @@ def cache_path() -> Path:
     return cache_root() / "embeddings.sqlite"
 
 
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 class CachedEncoder:
     """Wraps an encoder with an on-disk cache keyed by (model, sha1 of the text).
 
@@ -231,7 +235,7 @@ class CachedEncoder:
             return None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        keys = [_text_key(t) for t in texts]
         missing = sorted({k for k in keys if k not in self._memo})
         con = self._connect() if missing else None
         if con is not None:
@@ -272,11 +276,12 @@ class CachedEncoder:
         """Record vectors computed elsewhere from this very model (dedup.finetune computes a
         tuned model's held-out vectors from cached lower layers), so that the next run that
         reads these texts finds them instead of encoding them again."""
-        for t, v in zip(texts, _round(np.asarray(vectors)), strict=True):
-            self._memo[hashlib.sha1(t.encode("utf-8")).hexdigest()] = v
+        keys = [_text_key(t) for t in texts]
+        for k, v in zip(keys, _round(np.asarray(vectors)), strict=True):
+            self._memo[k] = v
         con = self._connect()
         if con is not None:
-            self._write(con, [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts])
+            self._write(con, keys)
             con.close()
 
     def _write(self, con: sqlite3.Connection, keys: Sequence[str]) -> None:
