@@ -16,6 +16,8 @@ than as large, and too small a window is the costlier error (it splits the story
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 SMOOTH_NEIGHBOURS = 10  # nearest neighbours whose size estimates smooth an article's own
@@ -46,6 +48,11 @@ def _sizes(ranked: np.ndarray, other: np.ndarray, horizon: int) -> np.ndarray:
     return np.maximum(np.rint(smoothed).astype(np.int64), 1)
 
 
+class LocalScale(NamedTuple):
+    scale: np.ndarray  # per article: mean similarity of its window of neighbours
+    story_size: np.ndarray  # per article: estimated own-story size counting itself; 0 unread
+
+
 def local_scale(
     n: int,
     left: np.ndarray,
@@ -55,13 +62,17 @@ def local_scale(
     k_min: int,
     k_max: int,
     size_factor: float,
-) -> np.ndarray:
+) -> LocalScale:
     """Per article, the mean similarity of its neighbours ranked `skip` to `skip + k` (missing
     ranks count 0), where k is `size_factor` times its estimated own-story size, clipped to
     [k_min, k_max], for an article with at least `skip + k_max` candidates, else k_max;
-    k_min == k_max gives every article the same window. 0 when k_max is 0."""
+    k_min == k_max gives every article the same window. 0 when k_max is 0.
+
+    With the estimated story size (counting the article; 0 where no size can be read: a
+    neighbourhood not seen in full, or k_min == k_max), which `dedup.leftovers` uses."""
+    story_size = np.zeros(n, dtype=np.int64)
     if k_max <= 0 or not len(left):
-        return np.zeros(n)
+        return LocalScale(np.zeros(n), story_size)
     k_min = min(max(k_min, 1), k_max)
     ranked, other = _ranked(n, left, right, sim, max(skip, 1) + k_max)
     k = np.full(n, k_max)
@@ -73,9 +84,10 @@ def local_scale(
         seen = (other >= 0).sum(axis=1) >= skip + k_max
         adaptive = np.clip(np.rint(size_factor * size), k_min, k_max).astype(np.int64)
         k = np.where(seen, adaptive, k_max)
+        story_size = np.where(seen, size + 1, 0)
     cols = np.arange(ranked.shape[1])[None, :]
     window = (cols >= skip) & (cols < skip + k[:, None])
-    return (ranked * window).sum(axis=1) / k
+    return LocalScale((ranked * window).sum(axis=1) / k, story_size)
 
 
 def _ranked(
@@ -97,4 +109,4 @@ def _ranked(
     return ranked, other
 
 
-__all__ = ["local_scale", "story_size_estimates"]
+__all__ = ["LocalScale", "local_scale", "story_size_estimates"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from dedup.embeddings import STOCK_EDGE, STOCK_WEIGHT, encoder_choice
 
-CODE_VERSION = "dedup-1.5"
+CODE_VERSION = "dedup-1.6"
 # Knobs whose default (None) is the encoder's own calibration; when set, numbers in [0, 1].
 _CALIBRATED = ("embedding_weight", "embedding_edge")
 

@@ -26,6 +26,7 @@ from scipy import sparse
 from dedup.embeddings import Encoder
 from dedup.features import DocTerms, doc_terms, tfidf_matrix
 from dedup.index import SignatureIndex
+from dedup.leftovers import adopt_leftovers
 from dedup.linkage import average_link
 from dedup.local_scale import local_scale
 from dedup.settings import CODE_VERSION, DedupSettings
@@ -186,6 +187,14 @@ def run(
         frozen,
         _pair_mean(items, sim, scored, settings),
     )
+    clusters, adopted = adopt_leftovers(
+        clusters,
+        scored.pairs,
+        scored.cosine,
+        settings.edge_threshold,
+        scored.story_size,
+        is_new,
+    )
 
     decisions: list[Decision] = []
     taken = {d.story_id for d in items if d.story_id is not None}
@@ -225,10 +234,13 @@ def run(
                     )
                 )
                 continue
-            best = max(
-                (j for j in members if j != i),
-                key=lambda j: (edges.get((min(i, j), max(i, j)), 0.0), -j),
-            )
+            if i in adopted:  # a lone article joined its mutual nearest neighbour
+                best = adopted[i]
+            else:
+                best = max(
+                    (j for j in members if j != i),
+                    key=lambda j: (edges.get((min(i, j), max(i, j)), 0.0), -j),
+                )
             score = edges.get((min(i, best), max(i, best)))
             decisions.append(
                 Decision(
@@ -435,6 +447,7 @@ class ScoredPairs:
     cosine: np.ndarray  # title-weighted TF-IDF cosine (same-outlet pairs scaled down)
     adjusted: np.ndarray  # cosine minus the local similarity scale of both articles
     scale: np.ndarray  # per article: its local similarity scale (0 when hub_k is 0)
+    story_size: np.ndarray  # per article: its estimated own-story size (0 where unknown)
 
 
 def score_pairs(
@@ -466,7 +479,7 @@ def score_pairs(
     outlets = sim.outlets
     same = (outlets[left] == outlets[right]) & (outlets[left] != "")
     cos = np.where(same & (dup_j < settings.dup_threshold), cos * settings.same_outlet_factor, cos)
-    scale = local_scale(
+    scale, story_size = local_scale(
         n,
         left,
         right,
@@ -477,7 +490,7 @@ def score_pairs(
         size_factor=settings.hub_size_factor,
     )
     adjusted = cos - settings.hub_weight * 0.5 * (scale[left] + scale[right])
-    return ScoredPairs(pairs, dup_j, cos, adjusted, scale)
+    return ScoredPairs(pairs, dup_j, cos, adjusted, scale, story_size)
 
 
 def select_edges(

@@ -40,7 +40,7 @@ def _scale(n, left, right, sim, k_min, settings=SETTINGS):
         k_min=k_min,
         k_max=settings.hub_k,
         size_factor=settings.hub_size_factor,
-    )
+    ).scale
 
 
 def test_story_sizes_are_read_off_the_drop_in_similarity():
@@ -91,4 +91,4 @@ def test_no_pairs_or_no_window_mean_no_scale():
     assert not _scale(4, empty, empty, np.zeros(0), k_min=5).any()
     _, n, left, right, sim = _topic_graph()
     off = local_scale(n, left, right, sim, skip=3, k_min=0, k_max=0, size_factor=2.0)
-    assert not off.any()
+    assert not off.scale.any() and not off.story_size.any()

@@ -58,7 +58,7 @@ def test_restory_makes_an_old_window_what_todays_settings_make(store_url, tmp_pa
     # status says the window is stale, and how to fix it
     assert main(["status", "--store", store_url]) == 0
     out = capsys.readouterr().out
-    assert "71 decided by another version (71 by dedup-1.5 / none" in out
+    assert "71 decided by another version (71 by dedup-1.6 / none" in out
     assert "`newsmerge restory`" in out
 
     assert main(["restory", "--store", store_url]) == 0

@@ -75,7 +75,7 @@ def test_evidence_names_the_encoder_and_the_version():
     with_encoder = by_id(assign_stories(DOCS, [], DedupSettings(encoder="auto")))
     assert with_encoder["aa9"].evidence["encoder"] == MINILM_NEWS
     assert with_encoder["aa9"].evidence["reason"] == "same_story"
-    assert with_encoder["aa9"].evidence["code_version"] == CODE_VERSION == "dedup-1.5"
+    assert with_encoder["aa9"].evidence["code_version"] == CODE_VERSION == "dedup-1.6"
     assert with_encoder["aa9"].evidence["embedding_weight"] == 0.4  # the tuned model's own
     lexical = by_id(assign_stories(DOCS, [], DedupSettings(encoder="none")))
     assert lexical["aa9"].evidence["encoder"] == "none"
