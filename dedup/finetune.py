@@ -43,7 +43,7 @@ import numpy as np
 
 from dedup import Doc
 from dedup.delta import base_checksum, extract, save
-from dedup.embeddings import MINILM, MPNET, CachedEncoder, SentenceEncoder, load_encoder
+from dedup.embeddings import MINILM, MPNET, SentenceEncoder, load_encoder
 from dedup.evaluate import split_stories
 from dedup.settings import DedupSettings
 from dedup.stories import embed_text, most_similar
@@ -256,8 +256,9 @@ def finetune(
             if READ_LENGTH[base] == TRAIN_LENGTH:
                 # these are the vectors production reads (same layers, same length): cache them
                 # so `dedup.evaluate --half odd --encoder DELTA` does not encode the half again
-                # (15 min for MPNet on NeuS's held-out half)
-                CachedEncoder(SentenceEncoder(delta=delta)).store([texts[i] for i in held], vectors)
+                # (15 min for MPNet on NeuS's held-out half); load_encoder gives the cache key
+                # evaluate reads
+                load_encoder(str(delta)).store([texts[i] for i in held], vectors)
         else:
             vectors = shipped.encode([texts[i] for i in held])
         report["held_out_after_delta"] = round(nearest_accuracy(vectors, labels[held]), 4)

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dedup.local_scale import ranked_neighbours
+
 
 def adopt_leftovers(
     clusters: Sequence[Sequence[int]],
@@ -47,8 +49,10 @@ def adopt_leftovers(
     adopted: dict[int, int] = {}
     if not len(pairs):
         return members, adopted
-    strong = similarity >= floor
-    best = _nearest_outside(n, pairs[strong], similarity[strong], label)
+    # each article's most similar candidate in another cluster (-1 if none) above the floor
+    left, right = pairs[:, 0], pairs[:, 1]
+    keep = (similarity >= floor) & (label[left] != label[right])
+    best = ranked_neighbours(n, left[keep], right[keep], similarity[keep], 1)[1][:, 0]
     for i in range(n):
         k = label[i]
         j = best[i]
@@ -63,23 +67,6 @@ def adopt_leftovers(
         label[i] = target
         adopted[i] = int(j)
     return [c for c in members if c], adopted
-
-
-def _nearest_outside(
-    n: int, pairs: np.ndarray, similarity: np.ndarray, label: np.ndarray
-) -> np.ndarray:
-    """Per article, its most similar candidate in another cluster (-1 if none)."""
-    left, right = pairs[:, 0], pairs[:, 1]
-    keep = label[left] != label[right]
-    node = np.concatenate([left[keep], right[keep]])
-    other = np.concatenate([right[keep], left[keep]])
-    value = np.concatenate([similarity[keep], similarity[keep]])
-    order = np.lexsort((other, -value, node))
-    node, other = node[order], other[order]
-    first = np.r_[True, node[1:] != node[:-1]] if len(node) else np.zeros(0, dtype=bool)
-    best = np.full(n, -1, dtype=np.int64)
-    best[node[first]] = other[first]
-    return best
 
 
 __all__ = ["adopt_leftovers"]

@@ -32,12 +32,12 @@ def story_size_estimates(
 
     `left`, `right`, `sim` are the candidate pairs and their similarity; an article's
     neighbours are its candidates, most similar first, and a missing rank counts 0."""
-    ranked, other = _ranked(n, left, right, sim, horizon + 1)
+    ranked, other = ranked_neighbours(n, left, right, sim, horizon + 1)
     return _sizes(ranked, other, horizon)
 
 
 def _sizes(ranked: np.ndarray, other: np.ndarray, horizon: int) -> np.ndarray:
-    """`story_size_estimates` from the ranked candidates (`_ranked`, at least horizon + 1
+    """`story_size_estimates` from the ranked candidates (`ranked_neighbours`, at least horizon + 1
     wide), so that `local_scale` ranks them once."""
     drops = ranked[:, :horizon] - ranked[:, 1 : horizon + 1]
     own = np.argmax(drops, axis=1) + 1
@@ -74,7 +74,7 @@ def local_scale(
     if k_max <= 0 or not len(left):
         return LocalScale(np.zeros(n), story_size)
     k_min = min(max(k_min, 1), k_max)
-    ranked, other = _ranked(n, left, right, sim, max(skip, 1) + k_max)
+    ranked, other = ranked_neighbours(n, left, right, sim, max(skip, 1) + k_max)
     k = np.full(n, k_max)
     if k_min < k_max:
         size = _sizes(ranked, other, horizon=k_max)
@@ -90,7 +90,7 @@ def local_scale(
     return LocalScale((ranked * window).sum(axis=1) / k, story_size)
 
 
-def _ranked(
+def ranked_neighbours(
     n: int, left: np.ndarray, right: np.ndarray, sim: np.ndarray, width: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(similarity, neighbour) of each article's `width` nearest candidates, most similar
@@ -109,4 +109,4 @@ def _ranked(
     return ranked, other
 
 
-__all__ = ["LocalScale", "local_scale", "story_size_estimates"]
+__all__ = ["LocalScale", "local_scale", "ranked_neighbours", "story_size_estimates"]
