@@ -14,6 +14,8 @@ article arriving through two feeds never makes a second row:
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -165,16 +167,41 @@ def _membership_row(m: Membership, now: datetime) -> dict[str, Any]:
     }
 
 
+_SQLITE_BUSY_MS = 30_000  # how long a writer waits for another run's transaction
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers (analysts, `newsmerge status`) work while a run writes; the busy
     # timeout makes two runs at once wait for each other instead of failing.
     dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    _sqlite_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_wal(cur: Any) -> None:
+    """Switch a new database file to WAL (a setting kept in the file), waiting out other
+    connections: while several connect to a fresh file at once, SQLite can refuse the switch
+    with "database is locked" at once, without its busy wait (seen with 13 writers)."""
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+            if mode in ("wal", "memory"):  # an in-memory database has no WAL to switch to
+                return
+            refused: Exception = sqlite3.OperationalError("journal_mode=WAL was not applied")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            refused = exc
+        if time.monotonic() > deadline:
+            raise refused
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -190,7 +217,7 @@ def _engine(url: str) -> Engine:
         db = sa_url.database
         if db and db != ":memory:":
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(sa_url, connect_args={"timeout": 30})
+        engine = sa.create_engine(sa_url, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
