@@ -4,8 +4,8 @@ and settings, and score it beside a TF-IDF-cosine single-link baseline computed 
 Input rows: {id, outlet, title, text, published, cluster_id}. Metrics: pairwise precision,
 recall and F1 over same-story pairs, and B-cubed precision, recall and F1 over articles.
 
-    python -m dedup.evaluate PATH [--json] [--encoder auto|none|minilm-l6-v2|minilm-l6-v2-news]
-    [--neighbours] [--half even|odd]
+    python -m dedup.evaluate PATH [--json] [--neighbours] [--half even|odd]
+        [--encoder auto|none|minilm-l6-v2|minilm-l6-v2-news|mpnet-base-v2-news|DELTA.npz]
 
 `--neighbours` measures how far any clustering could get with the similarity itself: the share
 of articles whose most similar other article (within the time gap) is of their own story,

@@ -57,8 +57,9 @@ RANK = 32  # SVD rank of the shipped weight delta (docs/story-evaluation.md: ran
 # stock model's 0.55, and TF-IDF takes a larger share. Measured for this recipe on held-out NeuS
 # stories, ECB+ and the golden tests (docs/story-evaluation.md). A deployment overrides them
 # with `embedding_weight` / `embedding_edge` in `[dedup]`.
-# MPNet's top-two-layer model (not shipped: it clusters no better than MiniLM's) at its best
-# held-out NeuS setting that keeps ECB+ above 0.85 (docs/story-evaluation.md, "Session 9").
+# MPNet's top-two-layer model (shipped since session 13 as mpnet-base-v2-news) at its best
+# held-out NeuS setting that keeps ECB+ above 0.85 (docs/story-evaluation.md, "Session 9");
+# with dedup-1.6's leftover rule it is the best held-out result (session 12).
 CALIBRATION = {MINILM: (0.4, 0.6), MPNET: (0.7, 0.7)}
 # Word pieces the tuned model reads in story detection, recorded in the delta: None keeps the
 # stock model's (MiniLM's 256, measured so); MPNet reads the 128 it was tuned and measured at,

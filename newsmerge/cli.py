@@ -266,7 +266,8 @@ def add_encoder_option(parser: argparse.ArgumentParser) -> None:
         type=encoder_choice,
         default="auto",
         help="sentence encoder; auto uses it when the embeddings extra is installed (stories: "
-        "the news-tuned MiniLM, the merger: the facts-tuned MPNet), minilm-l6-v2 the stock model, "
+        "the news-tuned MiniLM, the merger: the facts-tuned MPNet), mpnet-base-v2-news MPNet's "
+        "story model, minilm-l6-v2 the stock model, "
         "none keeps the lexical scores",
     )
 

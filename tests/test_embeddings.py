@@ -22,6 +22,7 @@ from dedup.embeddings import (
     MINILM_NEWS,
     MPNET,
     MPNET_FACTS,
+    MPNET_NEWS,
     CachedEncoder,
     EncoderUnavailable,
     SentenceEncoder,
@@ -126,6 +127,7 @@ def test_empty_input_gives_empty_matrix(tmp_path):
 @needs_model
 def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_facts_one():
     assert load_encoder("auto").name == MINILM_NEWS
+    assert load_encoder(MPNET_NEWS).name == MPNET_NEWS  # MPNet's story model, by name
     assert load_encoder(MINILM).name == MINILM
     assert load_sentence_encoder("auto").name == MPNET_FACTS  # the merger's since merge-1.6
     assert load_sentence_encoder(MINILM_NEWS).name == MPNET_FACTS  # a story-side setting
@@ -136,20 +138,25 @@ def test_auto_detects_stories_with_the_news_model_and_aligns_sentences_with_the_
 
 
 @needs_model
-def test_without_mpnet_installed_the_merger_keeps_the_minilm_facts_model(monkeypatch):
-    """The part wheels are 407 MB: an install without them still merges with a tuned model."""
+def test_without_mpnet_installed_both_roles_keep_a_tuned_minilm(monkeypatch):
+    """The part wheels are 407 MB: an install without them still finds stories and merges
+    with tuned models, and says what is missing when MPNet's is asked for by name."""
     real = embeddings.available
     monkeypatch.setattr(embeddings, "available", lambda base=MINILM: base != MPNET and real())
     assert load_sentence_encoder("auto").name == MINILM_FACTS
+    assert load_encoder("auto").name == MINILM_NEWS
     with pytest.raises(EncoderUnavailable, match="part wheels"):
         load_sentence_encoder(MPNET_FACTS)
+    with pytest.raises(EncoderUnavailable, match="part wheels"):
+        load_encoder(MPNET_NEWS)
 
 
 @needs_model
 @pytest.mark.parametrize(
     ("delta", "load", "tuned"),
     [
-        ("NEWS_DELTA", load_encoder, MINILM_NEWS),  # story detection
+        ("NEWS_DELTA MPNET_NEWS_DELTA", load_encoder, MINILM_NEWS),  # story detection
+        ("NEWS_DELTA MPNET_NEWS_DELTA", load_encoder, MPNET_NEWS),
         ("FACTS_DELTA MPNET_FACTS_DELTA", load_sentence_encoder, MINILM_FACTS),  # the merger
     ],
 )
@@ -181,7 +188,7 @@ def test_minilm_sees_a_rewording_that_shares_no_content_word():
 
 
 @needs_model
-@pytest.mark.parametrize("model", [MINILM, MINILM_NEWS])
+@pytest.mark.parametrize("model", [MINILM, MINILM_NEWS, MPNET_NEWS])
 def test_vectors_are_the_same_bytes_in_a_fresh_process(tmp_path, model):
     """Rounded vectors from a second process (cold model, own cache) equal this one's; for the
     tuned model that includes applying the shipped delta."""
