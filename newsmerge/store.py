@@ -172,10 +172,10 @@ _SQLITE_BUSY_MS = 30_000  # how long a writer waits for another run's transactio
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets readers (analysts, `newsmerge status`) work while a run writes; the busy
-    # timeout makes two runs at once wait for each other instead of failing.
+    # timeout (sqlite3's `timeout`, set at connect in `_engine`) makes two runs at once wait
+    # for each other instead of failing.
     dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
     _sqlite_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
