@@ -12,8 +12,9 @@ over them, shipped in `dedup/weights/` (`dedup.delta`):
   event from the same topic on another day: story detection uses it;
 - "mpnet-base-v2-news": MPNet's top two layers tuned the same way (`--base mpnet-base-v2
   --top-layers 2`), trained on all of NeuS dev: the best held-out NeuS clusters with
-  dedup-1.6, but at its calibration it misses reworded pairs in small batches, so it is
-  chosen by name, not by "auto" (docs/story-evaluation.md, session 13);
+  dedup-1.6, but it keeps events narrower than the seed's story (it splits the Davos
+  replay's two diplomatic tracks), so it is chosen by name, not by "auto"
+  (docs/story-evaluation.md, sessions 13 and 14);
 - "mpnet-base-v2-facts": MPNet fine-tuned on sentences annotators aligned as one fact
   (`dedup.merge.finetune --base mpnet-base-v2`): the merger aligns sentences with it
   (merge-1.6); "minilm-l6-v2-facts" is merge-1.4/1.5's, and the merger's fallback when the
@@ -384,8 +385,8 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
         return _shipped(choice)
     if choice != "auto":
         return _cached(choice)
-    # MiniLM's, not MPNet's: at its calibration (edge 0.7) MPNet's story model misses reworded
-    # pairs in a small batch, where the leftover rule cannot read a story size (session 13)
+    # MiniLM's, not MPNet's: at every calibration measured MPNet's story model splits the
+    # seed's story, which is wider than one event (docs/story-evaluation.md, session 14)
     if NEWS_DELTA.is_file():
         return _cached(MINILM_NEWS)
     log.warning("%s is missing: story detection uses the stock %s", NEWS_DELTA, MINILM)
