@@ -340,6 +340,10 @@ def _installed(base: str) -> bool:
 
 
 def _cached(choice: str) -> Encoder:
+    """The process's one encoder for `choice`; a tuned model's shipped delta must be there
+    (checked on every call: a deleted file is reported, not hidden by the cache)."""
+    if choice in _TUNED and not shipped_delta(choice).is_file():
+        raise EncoderUnavailable(f"{shipped_delta(choice)} is missing: reinstall newsmerge")
     with _LOADING:
         if choice not in _LOADED:
             if choice in DIMENSIONS:  # a stock model
@@ -367,13 +371,6 @@ def _check(choice: str) -> bool:
     return True
 
 
-def _shipped(choice: str) -> Encoder:
-    """A tuned model asked for by name; its delta ships in the package."""
-    if not shipped_delta(choice).is_file():
-        raise EncoderUnavailable(f"{shipped_delta(choice)} is missing: reinstall newsmerge")
-    return _cached(choice)
-
-
 def load_encoder(choice: str = "auto") -> Encoder | None:
     """The story-detection encoder for a settings value: "auto" (the news-tuned MiniLM when the
     embeddings extra is installed, else None), "none", a model name (MPNet's story model is
@@ -381,8 +378,6 @@ def load_encoder(choice: str = "auto") -> Encoder | None:
     missing). Cached per process: the model loads once."""
     if not _check(choice):
         return None
-    if choice in (MINILM_NEWS, MPNET_NEWS):
-        return _shipped(choice)
     if choice != "auto":
         return _cached(choice)
     # MiniLM's, not MPNet's: at every calibration measured MPNet's story model splits the
@@ -407,7 +402,7 @@ def load_sentence_encoder(choice: str = "auto") -> Encoder | None:
     if choice.endswith(".npz") and _cached(choice).merge_calibration:
         return _cached(choice)  # a facts delta (its meta read once, by SentenceEncoder)
     if choice in (MINILM_FACTS, MPNET_FACTS):
-        return _shipped(choice)
+        return _cached(choice)
     # "auto" or a story-side setting: the best tuned model installed
     if MPNET_FACTS_DELTA.is_file() and available(MPNET):
         return _cached(MPNET_FACTS)
