@@ -184,17 +184,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dedup.evaluate import base_settings, run_story_evaluation
+
     if args.what == "stories":
-        from dedup.evaluate import evaluate_stories, render_story_report
-        from dedup.settings import DedupSettings
+        return run_story_evaluation(args)
+    if args.settings or args.grid or args.half != "all":
+        raise ValueError("--set, --grid and --half apply to `newsmerge evaluate stories`")
+    from dedup.merge.evaluate import evaluate_merge, render_merge_report
 
-        result = evaluate_stories(args.path, DedupSettings(encoder=args.encoder))
-        print(json.dumps(result, indent=2) if args.json else render_story_report(result))
-    else:
-        from dedup.merge.evaluate import evaluate_merge, render_merge_report
-
-        result = evaluate_merge(args.path, encoder=args.encoder)
-        print(json.dumps(result, indent=2) if args.json else render_merge_report(result))
+    # the merger runs on the encoder the pipeline would give it: --encoder, else the config's
+    encoder = base_settings(args.config, args.encoder, ()).get("encoder", "auto")
+    result = evaluate_merge(args.path, encoder=encoder)
+    print(json.dumps(result, indent=2) if args.json else render_merge_report(result))
     return 0
 
 
@@ -257,18 +258,52 @@ def add_export(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return export
 
 
-def add_encoder_option(parser: argparse.ArgumentParser) -> None:
+def add_encoder_option(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """`--encoder`, shared by `merge` and `evaluate`: the choices of dedup.embeddings."""
     from dedup.embeddings import encoder_choice
 
     parser.add_argument(
         "--encoder",
         type=encoder_choice,
-        default="auto",
+        default=default,
         help="sentence encoder; auto uses it when the embeddings extra is installed (stories: "
         "the news-tuned MiniLM, the merger: the facts-tuned MPNet), mpnet-base-v2-news MPNet's "
         "story model, minilm-l6-v2 the stock model, "
         "none keeps the lexical scores",
+    )
+
+
+def add_story_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose what a story evaluation runs under, shared by `newsmerge
+    evaluate stories` and `python -m dedup.evaluate` so both mean the same thing (here, not in
+    dedup.evaluate, so that building this parser does not import the models)."""
+    parser.add_argument(
+        "--config",
+        help="config file whose [dedup] table sets the settings, as the pipeline runs them "
+        "(default: config/outlets.toml when present)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one [dedup] setting, e.g. --set embedding_edge=0.65 (repeatable)",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="score every combination of these [dedup] values, one row each, and name the "
+        "best, e.g. --grid embedding_weight=0.4,0.5 --grid embedding_edge=0.6,0.65",
+    )
+    parser.add_argument(
+        "--half",
+        choices=("even", "odd", "all"),
+        default="all",
+        help="score one seeded half of the stories: the half a `dedup.finetune --half` run "
+        "did not train on (default: all)",
     )
 
 
@@ -321,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("what", choices=["stories", "merge"])
     ev.add_argument("path", help="JSON Lines: {id, outlet, title, text, published, cluster_id}")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    add_encoder_option(ev)
+    add_encoder_option(ev, default=None)  # None: the config's [dedup] encoder, else auto
+    add_story_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     add_serve(sub)

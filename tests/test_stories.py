@@ -321,3 +321,74 @@ def test_golden_davos_story_joins_across_two_runs():
         assert second[d.id].evidence["reason"] == "same_story"
     for d in DAVOS_OTHERS[2:]:
         assert second[d.id].story_id != sid[scmp]
+
+
+def test_evaluate_grid_scores_every_cell_and_names_the_best(capsys):
+    """`newsmerge evaluate stories PATH --grid KEY=V1,V2`: how a deployment tunes a threshold
+    on its own labelled stories. An edge bar nothing passes leaves every article alone, so the
+    usual bar must come out best; each row is the same as a single run at that setting."""
+    from newsmerge.cli import main as cli
+
+    argv = ["evaluate", "stories", str(FIXTURE), "--encoder", "none"]
+    assert cli([*argv, "--grid", "edge_threshold=0.15,0.99", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert [c["settings"] for c in result["cells"]] == [
+        {"edge_threshold": 0.15},
+        {"edge_threshold": 0.99},
+    ]
+    usual, strict = result["cells"]
+    assert strict["n_stories"] == result["n_articles"] and strict["pairwise_recall"] == 0.0
+    assert result["best"] == 0 and usual["pairwise_f1"] > 0.5
+    single = evaluate_stories(FIXTURE, DedupSettings(encoder="none", edge_threshold=0.15))
+    assert usual["pairwise_f1"] == single["pairwise_f1"]
+    assert "[2/2] edge_threshold=0.99" in captured.err  # progress, off the JSON stream
+    # the table: a row per cell, then the best cell by name
+    assert cli([*argv, "--grid", "edge_threshold=0.15,0.99", "--grid", "knn_k=0,10"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.lstrip().startswith(("0.15", "0.99"))]
+    assert len(rows) == 4
+    assert "best pairwise F1: edge_threshold=0.15" in out
+
+
+def test_evaluate_runs_under_the_configs_dedup_settings(tmp_path, capsys):
+    """"The production settings": the config's [dedup] table, as the pipeline reads it, then
+    --set on top; a mistyped key stops with its name instead of being ignored."""
+    from newsmerge.cli import main as cli
+    from newsmerge.config import DEFAULT_CONFIG
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert '\nencoder = "auto"\n' in text
+    config = tmp_path / "strict.toml"
+    config.write_text(
+        text.replace('\nencoder = "auto"\n', '\nencoder = "none"\nedge_threshold = 0.99\n'),
+        encoding="utf-8",
+    )
+    argv = ["evaluate", "stories", str(FIXTURE), "--config", str(config), "--json"]
+    assert cli(argv) == 0
+    strict = json.loads(capsys.readouterr().out)
+    assert strict["encoder"] == "none" and strict["n_stories"] == strict["n_articles"]
+    assert cli([*argv, "--set", "edge_threshold=0.15"]) == 0
+    usual = json.loads(capsys.readouterr().out)
+    assert usual["n_stories"] < usual["n_articles"]
+    assert usual["pairwise_f1"] == evaluate_stories(
+        FIXTURE, DedupSettings(encoder="none", edge_threshold=0.15)
+    )["pairwise_f1"]
+    assert cli([*argv, "--set", "edge_treshold=0.2"]) == 2
+    assert "dedup.edge_treshold: unknown setting" in capsys.readouterr().err
+    assert cli([*argv, "--grid", "embedding_edge=0.6,high"]) == 2
+    assert "dedup.embedding_edge: expected a number, got 'high'" in capsys.readouterr().err
+    assert cli(["evaluate", "merge", str(FIXTURE), "--grid", "knn_k=0,10"]) == 2
+    assert "apply to `newsmerge evaluate stories`" in capsys.readouterr().err
+
+
+def test_command_line_settings_read_as_toml_values():
+    from dedup.evaluate import parse_grid, parse_setting
+
+    assert parse_setting("knn_k=10") == ("knn_k", 10)
+    assert parse_setting("embedding_edge = 0.65") == ("embedding_edge", 0.65)
+    assert parse_setting("encoder=mpnet-base-v2-news") == ("encoder", "mpnet-base-v2-news")
+    assert parse_setting('index={type = "dict"}') == ("index", {"type": "dict"})
+    assert parse_grid("embedding_weight=0.4,0.5") == ("embedding_weight", [0.4, 0.5])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_setting("embedding_edge")
