@@ -352,7 +352,7 @@ def test_evaluate_grid_scores_every_cell_and_names_the_best(capsys):
 
 
 def test_evaluate_runs_under_the_configs_dedup_settings(tmp_path, capsys):
-    """"The production settings": the config's [dedup] table, as the pipeline reads it, then
+    """ "The production settings": the config's [dedup] table, as the pipeline reads it, then
     --set on top; a mistyped key stops with its name instead of being ignored."""
     from newsmerge.cli import main as cli
     from newsmerge.config import DEFAULT_CONFIG
@@ -371,9 +371,12 @@ def test_evaluate_runs_under_the_configs_dedup_settings(tmp_path, capsys):
     assert cli([*argv, "--set", "edge_threshold=0.15"]) == 0
     usual = json.loads(capsys.readouterr().out)
     assert usual["n_stories"] < usual["n_articles"]
-    assert usual["pairwise_f1"] == evaluate_stories(
-        FIXTURE, DedupSettings(encoder="none", edge_threshold=0.15)
-    )["pairwise_f1"]
+    assert (
+        usual["pairwise_f1"]
+        == evaluate_stories(FIXTURE, DedupSettings(encoder="none", edge_threshold=0.15))[
+            "pairwise_f1"
+        ]
+    )
     assert cli([*argv, "--set", "edge_treshold=0.2"]) == 2
     assert "dedup.edge_treshold: unknown setting" in capsys.readouterr().err
     assert cli([*argv, "--grid", "embedding_edge=0.6,high"]) == 2
