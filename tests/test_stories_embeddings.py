@@ -13,6 +13,7 @@ import pytest
 
 from dedup import CODE_VERSION, DedupSettings, Doc, _items, assign_stories, cluster
 from dedup.embeddings import MINILM, MINILM_NEWS, CachedEncoder, available
+from dedup.evaluate import evaluate_stories
 from dedup.features import doc_terms, tfidf_matrix
 from dedup.stories import Similarity, _Item, run
 from tests.test_stories import ELECTION, QUAKE, QUAKE_AA, STOCKS, T0, _known_from, by_id
@@ -214,6 +215,20 @@ def test_replayed_capture_joins_its_stories_and_keeps_neighbouring_news_apart(en
     assert story("Colombia earthquake death toll rises to 265") == story(
         "Death toll from Colombia earthquake rises to 265"
     )
+
+
+@pytest.mark.parametrize("encoder", ["none", pytest.param("auto", marks=needs_encoder)])
+def test_a_real_days_feeds_are_clustered_well_above_the_tfidf_floor(encoder):
+    """The capture's 71 articles carry hand-labelled stories (`cluster_id`, 10 of them told by
+    more than one article; the fixture README says how they were labelled): the one labelled
+    set with real dates and outlets. Story detection must beat the issue's floor, TF-IDF
+    cosine single-link within three days, measured in the same run, by a margin a reader
+    notices (docs/story-evaluation.md, session 15: 0.909 with "auto", 0.950 lexical, floor
+    0.786)."""
+    result = evaluate_stories(CAPTURE_ARTICLES, DedupSettings(encoder=encoder))
+    assert result["n_articles"] == 71 and result["gold_stories"] == 45
+    assert result["pairwise_f1"] >= 0.85 and result["bcubed_f1"] >= 0.95
+    assert result["pairwise_f1"] >= result["baseline"]["pairwise_f1"] + 0.1
 
 
 @needs_encoder
