@@ -233,23 +233,23 @@ def evaluate_grid(
     base: Mapping[str, Any],
     grid: Mapping[str, Sequence[Any]],
     half: str = "all",
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[dict[str, Any], int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Every combination of the `grid` values over the `base` [dedup] settings, on one file:
     a row of metrics per cell, the baseline once, and the cell with the best pairwise F1.
     Every cell is validated before the first runs (a typo fails at once, naming the key), and
     the file's vectors are encoded once (the encoder's cache), so a cell costs a clustering.
-    `progress` receives each row as it is done."""
+    `progress` receives each row as it is done, with how many are done and how many there are."""
     keys = list(grid)
     cells = [dict(zip(keys, values, strict=True)) for values in product(*grid.values())]
-    settings = [DedupSettings.from_mapping({**base, **cell}) for cell in cells or [{}]]
+    settings = [DedupSettings.from_mapping({**base, **cell}) for cell in cells]
     docs, gold = load_labelled(path, half)
     rows = []
-    for cell, s in zip(cells or [{}], settings, strict=True):
+    for cell, s in zip(cells, settings, strict=True):
         row = {"settings": cell, **_scored(docs, gold, s)}
         rows.append(row)
         if progress is not None:
-            progress(row)
+            progress(row, len(rows), len(cells))
     best = max(range(len(rows)), key=lambda i: (rows[i]["pairwise_f1"], -i))
     return {
         "path": str(path),
@@ -373,33 +373,22 @@ def run_story_evaluation(args: argparse.Namespace) -> int:
         return 0
     grid = dict(parse_grid(text) for text in args.grid)
     keys = list(grid)
-    if args.json:
-        total = 1
-        for values in grid.values():
-            total *= len(values)
-        done = []
 
-        def progress(row: dict[str, Any]) -> None:
-            done.append(row)
-            cell = " ".join(f"{k}={v}" for k, v in row["settings"].items())
-            print(
-                f"[{len(done)}/{total}] {cell}: pairwise F1 {row['pairwise_f1']:.4f}",
-                file=sys.stderr,
-                flush=True,
-            )
+    def progress(row: dict[str, Any], done: int, total: int) -> None:
+        if not args.json:
+            print(render_grid_row(row, keys), flush=True)
+            return
+        cell = " ".join(f"{k}={v}" for k, v in row["settings"].items())
+        print(
+            f"[{done}/{total}] {cell}: pairwise F1 {row['pairwise_f1']:.4f}",
+            file=sys.stderr,
+            flush=True,
+        )
 
-        result = evaluate_grid(args.path, base, grid, args.half, progress)
-        print(json.dumps(result, indent=2))
-        return 0
-    print(render_grid_header(args.path, keys), flush=True)
-    result = evaluate_grid(
-        args.path,
-        base,
-        grid,
-        args.half,
-        lambda row: print(render_grid_row(row, keys), flush=True),
-    )
-    print(render_grid_footer(result))
+    if not args.json:
+        print(render_grid_header(args.path, keys), flush=True)
+    result = evaluate_grid(args.path, base, grid, args.half, progress)
+    print(json.dumps(result, indent=2) if args.json else render_grid_footer(result))
     return 0
 
 
