@@ -299,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--mine",
         choices=("stock", "model"),
         default="stock",
-        help="hard negatives: the stock production mix once, or re-mined by the model each epoch",
+        help="hard negatives: the stock production mix once, or re-mined by the model each epoch "
+        "(model: better neighbours but worse clusters held out, docs/story-evaluation.md)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
